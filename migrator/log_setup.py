@@ -1,0 +1,85 @@
+"""structlog set-up: console or JSON lines on stderr, optionally JSON lines to a file too.
+
+Event names are an interface (docs/logging.md); secrets are redacted here, once, so no
+caller can leak a token or a password in a URI into a log.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TextIO
+
+import structlog
+
+from migrator.context import Environment
+
+_SECRET_KEYS = re.compile(r"(token|password|passwd|secret|api_key|apikey)", re.IGNORECASE)
+_URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@")
+
+
+def redact_text(text: str) -> str:
+    """Strip `user:password@` from any URI inside a string."""
+    return _URI_CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+def redact(value: Any, key: str = "") -> Any:
+    if key and _SECRET_KEYS.search(key):
+        return "***" if value not in (None, "") else value
+    if isinstance(value, str):
+        return redact_text(value)
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    return value
+
+
+def _redact_processor(_logger: Any, _name: str, event_dict: dict) -> dict:
+    return {k: redact(v, k) for k, v in event_dict.items()}
+
+
+class _TeeLogger:
+    """Writes each rendered line to stderr and, as JSON, to the log file."""
+
+    def __init__(self, stream: TextIO, file: TextIO | None) -> None:
+        self._stream = stream
+        self._file = file
+
+    def msg(self, message: str) -> None:
+        console, as_json = message.split("\x00", 1)
+        self._stream.write(console + "\n")
+        self._stream.flush()
+        if self._file is not None:
+            self._file.write(as_json + "\n")
+            self._file.flush()
+
+    log = debug = info = warning = error = critical = exception = msg
+
+
+def make_logger(env: Environment) -> Any:
+    json_renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    if env.log_format == "json":
+        console_renderer: Any = json_renderer
+    else:
+        console_renderer = structlog.dev.ConsoleRenderer(colors=env.stderr.isatty())
+
+    def render_both(logger: Any, name: str, event_dict: dict) -> str:
+        return console_renderer(logger, name, dict(event_dict)) + "\x00" + json_renderer(logger, name, dict(event_dict))
+
+    log_file = None
+    if env.log_file is not None:
+        env.log_file.parent.mkdir(parents=True, exist_ok=True)
+        log_file = open(env.log_file, "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
+    processors = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact_processor,
+        render_both,
+    ]
+    min_level = 10 if env.verbose else 20
+    return structlog.wrap_logger(
+        _TeeLogger(env.stderr, log_file),
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(min_level),
+        cache_logger_on_first_use=False,
+    )

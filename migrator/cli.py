@@ -15,6 +15,9 @@ from typing import Optional, Sequence
 import typer
 
 from migrator import __version__
+from migrator.commands import backup as backup_commands
+from migrator.commands import inspect as inspect_commands
+from migrator.commands import config as config_commands
 from migrator.commands import sandbox as sandbox_commands
 from migrator.context import Environment
 from migrator.errors import ExitCode, MigrateError
@@ -65,7 +68,10 @@ def global_options(
     ctx.obj = env
 
 
+config_commands.register(app)
 sandbox_commands.register(app)
+inspect_commands.register(app)
+backup_commands.register(app)
 
 
 def main(argv: Sequence[str] | None = None, environment: Environment | None = None) -> int:

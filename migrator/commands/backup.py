@@ -1,0 +1,77 @@
+"""`milvus-migrate backup create|verify|restore|clean`: both RocksMQ databases, with a manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from migrator.context import Environment
+from migrator.errors import BadInput
+
+
+def _manifest_text(verb: str, manifest, where: Path) -> str:  # noqa: ANN001 - Manifest, imported lazily
+    return (
+        f"{verb} {where}: {len(manifest.files)} files, {manifest.total_bytes} bytes, mode {manifest.mode}, "
+        f"of {manifest.source_data} (+ _meta_kv), taken {manifest.created_at}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    backup_app = typer.Typer(help="Back up, verify, restore and remove RocksMQ (rocksmq.path + _meta_kv).", no_args_is_help=True)
+    app.add_typer(backup_app, name="backup")
+
+    @backup_app.command("create")
+    def create(
+        ctx: typer.Context,
+        path: Path = typer.Argument(..., help="rocksmq.path; its _meta_kv sibling comes along."),
+        to: Path = typer.Option(..., "--to", help="A new or empty backup directory."),
+        live: bool = typer.Option(False, "--live", help="Milvus is running: copy (no hard links), retry while files change."),
+    ) -> None:
+        """Back up both RocksMQ databases; the manifest is written last."""
+        from migrator.rocksmq import create_backup
+
+        env: Environment = ctx.obj
+        manifest = create_backup(path, to, milvus_running=live)
+        env.emit({"backup_dir": str(to), **manifest.to_dict()}, _manifest_text("backed up into", manifest, to))
+
+    @backup_app.command("verify")
+    def verify(ctx: typer.Context, backup_dir: Path = typer.Argument(..., help="A backup directory.")) -> None:
+        """Re-hash every file against the manifest."""
+        from migrator.rocksmq import verify_backup
+
+        env: Environment = ctx.obj
+        manifest = verify_backup(backup_dir)
+        env.emit({"backup_dir": str(backup_dir), "ok": True, **manifest.to_dict()}, _manifest_text("verified", manifest, backup_dir))
+
+    @backup_app.command("restore")
+    def restore(
+        ctx: typer.Context,
+        backup_dir: Path = typer.Argument(..., help="A backup directory."),
+        to: Path = typer.Option(..., "--to", help="rocksmq.path to restore; its _meta_kv sibling is restored too."),
+        force: bool = typer.Option(False, "--force", help="Replace non-empty RocksDB directories."),
+    ) -> None:
+        """Put both databases back (stop Milvus first)."""
+        from migrator.rocksmq import restore_backup
+
+        env: Environment = ctx.obj
+        manifest = restore_backup(backup_dir, to, force=force)
+        env.emit({"restored_to": str(to), **manifest.to_dict()}, _manifest_text(f"restored to {to} from", manifest, backup_dir))
+
+    @backup_app.command("clean")
+    def clean_command(
+        ctx: typer.Context,
+        path: Path = typer.Argument(..., help="rocksmq.path to remove, with its _meta_kv sibling."),
+        backup: Optional[Path] = typer.Option(None, "--backup", help="A backup of PATH; verified before anything is removed."),
+        no_backup: bool = typer.Option(False, "--i-have-no-backup", help="Remove without a backup."),
+        config_dir: Optional[Path] = typer.Option(None, "--config-dir", help="Milvus config dir, never removed."),
+    ) -> None:
+        """Remove rocksmq.path and its _meta_kv after a verified backup (or --i-have-no-backup)."""
+        from migrator.rocksmq import clean
+
+        env: Environment = ctx.obj
+        if backup is not None and no_backup:
+            raise BadInput("--backup and --i-have-no-backup contradict each other")
+        report = clean(path, backup_dir=backup, force_without_backup=no_backup, config_dir=config_dir)
+        env.emit(report.to_dict(), f"removed {', '.join(report.removed)} ({report.bytes_freed} bytes)")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.config_helpers import FIXTURES
+from tests.unit.test_config_support import FIXTURES
 from tests.utils import run_cli
 
 

@@ -10,7 +10,7 @@ from migrator.config import load_layers, plan_edit
 from migrator.config.edit import edit_text
 from migrator.config.yamldoc import parse_document
 from migrator.errors import BadInput
-from tests.unit.config_helpers import FIXTURE_FILES, changed_lines, wheel_template_text
+from tests.unit.test_config_support import FIXTURE_FILES, changed_lines, wheel_template_text
 
 SOURCES = [pytest.param(path.read_text(encoding="utf-8"), id=path.name) for path in FIXTURE_FILES]
 SOURCES.append(pytest.param(None, id="wheel-template"))

@@ -1,0 +1,119 @@
+"""Benchmark the RocksMQ inspector and backup on a generated RocksMQ of a given size.
+
+    .venv/bin/python benchmarks/bench_rocksmq.py              # 0.2 GB
+    .venv/bin/python benchmarks/bench_rocksmq.py --size-gb 2  # the issue's figure
+
+Prints: inspect fast and --deep; backup copy throughput as a ratio to `cp -a` of the same two
+directories in the same run (best of --rounds each, warm page cache for both); the hard-link
+snapshot (Milvus stopped) in total and its linking part alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from migrator.rocksmq import create_backup, inspect  # noqa: E402
+from tests.rocksmq_factory import write_rocksmq  # noqa: E402
+
+# A Milvus-like mix per channel: many tiny messages (time ticks, deletes) and insert batches.
+MIX = [120] * 40 + [2_000] * 10 + [80_000] * 6 + [600_000] * 2 + [2_000_000]
+
+
+def generate(path: Path, size_bytes: int, channels: int = 16) -> None:
+    per_cycle = sum(MIX)
+    cycles = max(1, size_bytes // (per_cycle * channels))
+    topics = {f"by-dev-rootcoord-dml_{i}": MIX * cycles for i in range(channels)}
+    write_rocksmq(path, topics)
+
+
+def timed(action):
+    start = time.perf_counter()
+    result = action()
+    return time.perf_counter() - start, result
+
+
+def best(rounds: int, action) -> float:
+    return min(timed(action)[0] for _ in range(rounds))
+
+
+def dir_bytes(*directories: Path) -> int:
+    return sum(f.stat().st_size for d in directories for f in d.rglob("*") if f.is_file())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size-gb", type=float, default=0.2)
+    parser.add_argument("--workdir", type=Path, default=None, help="Where to build it (default: a temp dir).")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="bench-rocksmq-", dir=args.workdir))
+    try:
+        data = work / "rdb_data"
+        meta = work / "rdb_data_meta_kv"
+        seconds, _ = timed(lambda: generate(data, int(args.size_gb * 1024**3)))
+        size = dir_bytes(data, meta)
+        print(f"generated {size / 1024**3:.2f} GB RocksMQ in {seconds:.1f} s at {work}")
+
+        fast, stats = timed(lambda: inspect(data))
+        print(f"inspect (fast):  {fast:.3f} s  topics={len(stats.topics)} messages~{stats.messages}")
+        deep, stats = timed(lambda: inspect(data, deep=True))
+        print(f"inspect --deep:  {deep:.3f} s  messages={stats.messages} ({size / deep / 1024**2:.0f} MB/s)")
+
+        def cp_a():
+            target = work / "cp"
+            target.mkdir()
+            subprocess.run(["cp", "-a", str(data), str(meta), str(target)], check=True)
+            shutil.rmtree(target)
+
+        def cp_a_sync():
+            target = work / "cp"
+            target.mkdir()
+            subprocess.run(["cp", "-a", str(data), str(meta), str(target)], check=True)
+            os.sync()
+            shutil.rmtree(target)
+
+        def backup(milvus_running: bool):
+            def run():
+                target = work / "backup"
+                create_backup(data, target, milvus_running=milvus_running)
+                shutil.rmtree(target)
+
+            return run
+
+        cp_time = best(args.rounds, cp_a)
+        cp_sync_time = best(args.rounds, cp_a_sync)
+        copy_time = best(args.rounds, backup(milvus_running=True))
+        print(
+            f"backup copy (sha256 + fsync): {copy_time:.2f} s ({size / copy_time / 1024**2:.0f} MB/s); "
+            f"cp -a {cp_time:.2f} s, cp -a + sync {cp_sync_time:.2f} s"
+        )
+        print(f"  throughput ratio to cp -a: {cp_time / copy_time:.2f}   to cp -a + sync: {cp_sync_time / copy_time:.2f}")
+
+        snapshot = best(args.rounds, backup(milvus_running=False))
+
+        def link_only():
+            target = work / "links"
+            for source in (data, meta):
+                (target / source.name).mkdir(parents=True)
+                for sst in source.glob("*.sst"):
+                    os.link(sst, target / source.name / sst.name)
+            shutil.rmtree(target)
+
+        linking = best(args.rounds, link_only)
+        print(f"hard-link snapshot: {snapshot:.2f} s in total (links {linking * 1000:.1f} ms; the rest hashes the SSTs for the manifest)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

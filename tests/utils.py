@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from dataclasses import dataclass
@@ -31,5 +32,7 @@ def run_cli(args: Sequence[str], environ: Mapping[str, str] | None = None, stdin
     env = Environment(stdout=out, stderr=err, stdin=_Stream(stdin))
     if environ is not None:
         env.environ = dict(environ)
-    code = main(list(args), environment=env)
+    # click prints help and usage errors on sys.stdout/sys.stderr: capture those too.
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args), environment=env)
     return CliResult(exit_code=code, stdout=out.getvalue(), stderr=err.getvalue())

@@ -1,0 +1,1 @@
+"""How Milvus is stopped, started and checked, per deployment shape."""

@@ -1,0 +1,155 @@
+"""A Milvus process this tool starts itself (the sandbox): start detached, prove it healthy,
+stop it with a deadline and prove it gone.
+
+The pid file records the process start time too, so a recycled pid is never mistaken for
+Milvus (and never signalled).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
+
+from migrator.errors import MigrateError, Refused
+
+
+class StartFailed(Refused):
+    """Milvus did not come up: exited, or not healthy before the deadline."""
+
+
+class StopFailed(MigrateError):
+    """Milvus is still alive after SIGKILL."""
+
+
+@dataclass
+class StopResult:
+    pid: int | None
+    graceful: bool
+    seconds: float
+
+
+def _proc_start_ticks(pid: int) -> int | None:
+    """Start time of a live (non-zombie) pid in clock ticks since boot, or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name may hold spaces and parentheses: split after the last ')'.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass  # not our child: init reaps it
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback health URL
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+def healthz_ok(metrics_url: str) -> bool:
+    try:
+        status, body = http_get(metrics_url.rstrip("/") + "/healthz")
+    except OSError:
+        return False
+    return status == 200 and body.strip() == "OK"
+
+
+@dataclass
+class ProcessRuntime:
+    argv: Sequence[str]
+    cwd: Path
+    pid_file: Path
+    stdout_log: Path
+    metrics_url: str
+    env: Mapping[str, str] = field(default_factory=dict)
+    sleep: Callable[[float], None] = time.sleep
+
+    def running_pid(self) -> int | None:
+        try:
+            record = json.loads(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+        pid, ticks = record.get("pid"), record.get("start_ticks")
+        if not isinstance(pid, int):
+            return None
+        return pid if _proc_start_ticks(pid) == ticks else None
+
+    def start(self) -> int:
+        if (pid := self.running_pid()) is not None:
+            return pid
+        self.stdout_log.parent.mkdir(parents=True, exist_ok=True)
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.stdout_log, "ab") as log:
+            process = subprocess.Popen(  # noqa: S603 - argv comes from our own sandbox/playbook
+                list(self.argv),
+                cwd=self.cwd,
+                env={**os.environ, **self.env},
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # detached: survives the CLI, not hit by its Ctrl-C
+            )
+        record = {"pid": process.pid, "start_ticks": _proc_start_ticks(process.pid), "argv": list(self.argv)}
+        tmp = self.pid_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record))
+        os.replace(tmp, self.pid_file)
+        return process.pid
+
+    def wait_healthy(self, deadline_s: float, ready: Callable[[], bool] | None = None) -> float:
+        """Block until healthz says OK (and `ready()` holds); fail fast if the process exits."""
+        started = time.monotonic()
+        while True:
+            if self.running_pid() is None:
+                raise StartFailed(f"Milvus exited during start-up; see {self.stdout_log}")
+            if healthz_ok(self.metrics_url) and (ready is None or ready()):
+                return time.monotonic() - started
+            if time.monotonic() - started > deadline_s:
+                raise StartFailed(f"Milvus not healthy within {deadline_s:.0f} s; see {self.stdout_log}")
+            self.sleep(0.5)
+
+    def stop(self, deadline_s: float) -> StopResult:
+        """SIGTERM, wait up to the deadline, then SIGKILL; return once the process is proven gone."""
+        started = time.monotonic()
+        pid = self.running_pid()
+        if pid is None:
+            return StopResult(pid=None, graceful=True, seconds=0.0)
+        os.kill(pid, signal.SIGTERM)
+        graceful = self._wait_gone(pid, deadline_s)
+        if not graceful:
+            # After FlushAll a SIGKILL loses nothing; a graceful stop can hang for minutes.
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            if not self._wait_gone(pid, 15.0):
+                raise StopFailed(f"Milvus pid {pid} still alive after SIGKILL")
+        self.pid_file.unlink(missing_ok=True)
+        return StopResult(pid=pid, graceful=graceful, seconds=time.monotonic() - started)
+
+    def _wait_gone(self, pid: int, seconds: float) -> bool:
+        until = time.monotonic() + seconds
+        while time.monotonic() < until:
+            _reap(pid)
+            if _proc_start_ticks(pid) is None:
+                return True
+            self.sleep(0.1)
+        _reap(pid)
+        return _proc_start_ticks(pid) is None

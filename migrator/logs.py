@@ -13,6 +13,7 @@ reach stdout only (in text format, even with `log.format: json`), never
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -115,26 +116,30 @@ class _LineSplitter:
         self._skipping = False  # inside the cut-off rest of an over-long line
 
     def feed(self, data: bytes) -> list[str]:
-        out: list[str] = []
-        start = 0
-        while True:
-            nl = data.find(b"\n", start)
+        if self._skipping:
+            nl = data.find(b"\n")
             if nl < 0:
-                break
-            if self._skipping:
-                self._skipping = False
-            else:
-                self._partial += data[start:nl][: self._max - len(self._partial)]
-                out.append(_decode(self._partial))
-            self._partial.clear()
-            start = nl + 1
-        if not self._skipping and start < len(data):
-            self._partial += data[start:][: self._max - len(self._partial)]
-            if len(self._partial) >= self._max:
-                out.append(_decode(self._partial))
-                self._partial.clear()
-                self._skipping = True
-        return out
+                return []
+            self._skipping = False
+            data = data[nl + 1 :]
+        last_nl = data.rfind(b"\n")
+        if last_nl < 0:
+            return self._keep(data)
+        # One decode and one split per chunk: per-line work in Python is what costs here.
+        complete = bytes(self._partial) + data[:last_nl] if self._partial else data[:last_nl]
+        self._partial.clear()
+        lines = [line[: self._max].rstrip("\r") for line in complete.decode("utf-8", errors="replace").split("\n")]
+        return lines + self._keep(data[last_nl + 1 :])
+
+    def _keep(self, rest: bytes) -> list[str]:
+        """Hold the start of an unfinished line; emit it (cut) once it reaches the cap."""
+        self._partial += rest[: self._max - len(self._partial)]
+        if len(self._partial) < self._max:
+            return []
+        line = _decode(self._partial)
+        self._partial.clear()
+        self._skipping = True
+        return [line]
 
     def flush(self) -> list[str]:
         """The pending partial line, as a line (its writer moved on to another file)."""
@@ -198,9 +203,13 @@ class FileFollower:
             yield from self._open_at_mark()
         while True:
             yield from self._read_available()
-            rotated = self._check_rotation_or_truncation()
-            if rotated is not None:
-                yield from rotated
+            if self._path_names_another_file():
+                yield from self._drain_and_flush()  # what the writer added before it moved on
+                self._open(self.path, 0)
+                continue
+            if self._truncated():
+                self._file.seek(0)
+                self._splitter.reset()
                 continue
             if time.monotonic() >= deadline:
                 return
@@ -258,23 +267,18 @@ class FileFollower:
         yield from self._read_available()
         yield from self._splitter.flush()
 
-    def _check_rotation_or_truncation(self) -> list[str] | None:
-        """Lines finishing the old file if the path changed; [] after a truncation; None if nothing."""
+    def _path_names_another_file(self) -> bool:
+        """Rotated. A path naming nothing yet keeps the old file open until the new one appears."""
         if self._file is None:
-            return None
+            return False
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            return None  # rotated away, the new file is not there yet: keep the old one open
-        if (st.st_dev, st.st_ino) != self._ino:
-            tail = list(self._drain_and_flush())
-            self._open(self.path, 0)
-            return tail
-        if st.st_size < self._file.tell():
-            self._file.seek(0)
-            self._splitter.reset()
-            return []
-        return None
+            return False
+        return (st.st_dev, st.st_ino) != self._ino
+
+    def _truncated(self) -> bool:
+        return self._file is not None and os.fstat(self._file.fileno()).st_size < self._file.tell()
 
 
 def _find_by_inode(directory: Path, device: int | None, inode: int) -> Path | None:
@@ -313,9 +317,9 @@ class CommandFollower:
         # Bounded: a reader far behind blocks the command instead of growing memory.
         self._queue: queue.Queue[str | None] = queue.Queue(maxsize=1024)
         self._splitter = _LineSplitter(max_line_bytes)
+        self.ended = False
         self._reader = threading.Thread(target=self._read, name=f"log-command:{self.argv[0]}", daemon=True)
         self._reader.start()
-        self.ended = False
 
     def __enter__(self) -> CommandFollower:
         return self
@@ -350,8 +354,8 @@ class CommandFollower:
             yield line
 
     def close(self) -> None:
-        if self._proc.poll() is None:
-            _kill_group(self._proc)
+        # Even if the command itself exited: a child it left may still hold the pipe open.
+        _kill_group(self._proc)
         self.returncode = self._proc.wait()
         # Unblock the reader if it waits on a full queue, then let it finish.
         while self._reader.is_alive():
@@ -364,13 +368,14 @@ class CommandFollower:
 
 
 def _kill_group(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=2)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    """SIGTERM the command's process group, give it 2 s, then SIGKILL whatever is left."""
+    for sig, wait_s in ((signal.SIGTERM, 2.0), (signal.SIGKILL, None)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=wait_s)
 
 
 # --- matching -----------------------------------------------------------------------------

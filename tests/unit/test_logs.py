@@ -357,3 +357,11 @@ def test_an_over_long_line_across_reads_is_cut_once(tmp_path: Path) -> None:
     with FileFollower(log, mark(log), poll_interval=0.01, max_line_bytes=100_000) as follower:
         append(log, "a" * 300_000, INIT_NATS)
         assert collect(follower) == ["a" * 100_000, INIT_NATS]
+
+
+def test_command_follower_close_returns_when_an_exited_command_left_a_child_on_the_pipe() -> None:
+    follower = CommandFollower(["sh", "-c", "sleep 60 & echo started"])
+    assert list(follower.lines(time.monotonic() + 0.3)) == ["started"]
+    started = time.monotonic()
+    follower.close()
+    assert time.monotonic() - started < 3

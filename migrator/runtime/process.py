@@ -80,7 +80,32 @@ class ProcessRuntime:
     stdout_log: Path
     metrics_url: str
     env: Mapping[str, str] = field(default_factory=dict)
+    log_path: Path | None = None  # where Milvus's log lines land; stdout_log when None
+    inherited_env: Mapping[str, str] | None = None  # what the child inherits; os.environ when None
     sleep: Callable[[float], None] = time.sleep
+    kind: str = "process"
+
+    def _child_env(self) -> dict[str, str]:
+        base = os.environ if self.inherited_env is None else self.inherited_env
+        return {**base, **self.env}
+
+    def running(self) -> bool:
+        return self.running_pid() is not None
+
+    def environment(self) -> dict[str, str]:
+        return self._child_env()
+
+    def log_mark(self) -> dict:
+        from dataclasses import asdict
+
+        from migrator.logs import mark
+
+        return asdict(mark(self.log_path or self.stdout_log))
+
+    def log_follower(self, mark: dict):
+        from migrator.logs import FileFollower, Position
+
+        return FileFollower(self.log_path or self.stdout_log, Position(**mark))
 
     def running_pid(self) -> int | None:
         try:
@@ -93,6 +118,7 @@ class ProcessRuntime:
         return pid if _proc_start_ticks(pid) == ticks else None
 
     def start(self) -> int:
+        """Launch detached unless already running; returns the pid."""
         if (pid := self.running_pid()) is not None:
             return pid
         self.stdout_log.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +127,7 @@ class ProcessRuntime:
             process = subprocess.Popen(  # noqa: S603 - argv comes from our own sandbox/playbook
                 list(self.argv),
                 cwd=self.cwd,
-                env={**os.environ, **self.env},
+                env=self._child_env(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

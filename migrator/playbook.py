@@ -1,0 +1,204 @@
+"""Playbooks: one YAML file describing one deployment, validated with errors naming field and line.
+
+The token is never in the playbook: `milvus.token_env` names the variable that holds it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal, Mapping, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from migrator.errors import BadInput
+
+SCHEMA_VERSION = 1
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MilvusSpec(_Strict):
+    uri: str = "http://127.0.0.1:19530"
+    token_env: str | None = None
+    metrics_url: str | None = None  # default: the uri's host on port 9091
+
+    def token(self, environ: Mapping[str, str]) -> str | None:
+        if self.token_env is None:
+            return None
+        if self.token_env not in environ:
+            raise BadInput(f"milvus.token_env: environment variable {self.token_env} is not set")
+        return environ[self.token_env]
+
+    def health_url(self) -> str:
+        if self.metrics_url:
+            return self.metrics_url
+        from urllib.parse import urlsplit
+
+        host = urlsplit(self.uri).hostname or "127.0.0.1"
+        return f"http://{host}:9091"
+
+
+class EtcdSpec(_Strict):
+    endpoint: str
+    root_path: str = "by-dev"
+
+
+class ConfigSpec(_Strict):
+    dir: Path
+    version: str | None = None
+    etcd: EtcdSpec | None = None
+
+
+class Deadlines(_Strict):
+    deny_s: float = Field(30.0, gt=0)
+    flush_s: float = Field(180.0, gt=0)
+    stop_s: float = Field(30.0, gt=0)
+    start_s: float = Field(240.0, gt=0)
+    confirm_s: float = Field(120.0, gt=0)
+    verify_s: float = Field(300.0, gt=0)
+
+
+class ProcessRuntimeSpec(_Strict):
+    kind: Literal["process"]
+    argv: list[str] = Field(min_length=1)
+    cwd: Path
+    env: dict[str, str] = {}
+    pid_file: Path
+    stdout_log: Path
+    stop_timeout_s: float = Field(30.0, gt=0)
+    start_timeout_s: float = Field(240.0, gt=0)
+
+
+RuntimeSpec = Annotated[Union[ProcessRuntimeSpec], Field(discriminator="kind")]
+
+
+class LogsSpec(_Strict):
+    kind: Literal["file", "command", "runtime"] = "runtime"
+    path: Path | None = None
+    command: list[str] | None = None
+
+
+class MigrationSpec(_Strict):
+    state_dir: Path
+    backup_dir: Path | None = None
+    backup: bool = False
+    cleanup: bool = False
+    natsmq: dict[str, Any] = {}  # natsmq.server.* settings for the NATS target, e.g. {"port": 4222}
+    deadlines: Deadlines = Deadlines()
+
+
+class Playbook(_Strict):
+    version: Literal[1]
+    name: str
+    milvus: MilvusSpec = MilvusSpec()
+    config: ConfigSpec
+    environment: dict[str, str] = {}
+    env_files: list[Path] = []
+    runtime: RuntimeSpec
+    logs: LogsSpec = LogsSpec()
+    path_map: dict[str, Path] = {}  # container path -> host path
+    migration: MigrationSpec
+
+    @field_validator("environment", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> Any:
+        # YAML gives ints and bools; the process sees strings.
+        if isinstance(value, dict):
+            return {str(k): "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)
+                    for k, v in value.items()}
+        return value
+
+    def host_path(self, path: str | Path) -> Path:
+        """A path as Milvus sees it, mapped to where this tool sees it (longest prefix wins)."""
+        text = str(path)
+        for prefix in sorted(self.path_map, key=len, reverse=True):
+            if text == prefix or text.startswith(prefix.rstrip("/") + "/"):
+                return self.path_map[prefix] / PurePosixPath(text).relative_to(prefix)
+        return Path(text)
+
+
+class LoadedPlaybook(BaseModel):
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    path: Path
+    sha256: str
+    spec: Playbook
+
+
+def load_playbook(path: Path) -> LoadedPlaybook:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise BadInput(f"--playbook {path}: cannot read it ({error.strerror})") from error
+    yaml = YAML(typ="rt")
+    try:
+        document = yaml.load(raw.decode("utf-8"))
+    except (YAMLError, UnicodeDecodeError) as error:
+        raise BadInput(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from error
+    if not isinstance(document, dict):
+        raise BadInput(f"{path}: the playbook must be a mapping")
+    base = path.resolve().parent
+    try:
+        spec = Playbook.model_validate(_plain(document))
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        line = _line_of(document, first["loc"])
+        where = f"{path}:{line}" if line else str(path)
+        raise BadInput(f"{where}: {location}: {first['msg']}") from error
+    return LoadedPlaybook(path=path.resolve(), sha256=hashlib.sha256(raw).hexdigest(),
+                          spec=_resolve_relative(spec, base))
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(k): _plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_plain(v) for v in node]
+    return node
+
+
+def _line_of(document: Any, loc: tuple) -> int | None:
+    """1-based line of the deepest key of `loc` that exists in the document."""
+    node, line = document, None
+    for part in loc:
+        lc = getattr(node, "lc", None)
+        try:
+            if isinstance(node, dict) and part in node:
+                line = lc.key(part)[0] + 1 if lc is not None else line
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                line = lc.item(part)[0] + 1 if lc is not None else line
+                node = node[part]
+            else:
+                break
+        except (KeyError, TypeError, AttributeError):
+            break
+    return line
+
+
+def _resolve_relative(spec: Playbook, base: Path) -> Playbook:
+    """Relative paths in a playbook are relative to the playbook file."""
+
+    def fix(path: Path | None) -> Path | None:
+        return None if path is None or path.is_absolute() else base / path
+
+    updates: dict[str, Any] = {}
+    if (p := fix(spec.config.dir)) is not None:
+        updates["config"] = spec.config.model_copy(update={"dir": p})
+    migration: dict[str, Any] = {}
+    if (p := fix(spec.migration.state_dir)) is not None:
+        migration["state_dir"] = p
+    if (p := fix(spec.migration.backup_dir)) is not None:
+        migration["backup_dir"] = p
+    if migration:
+        updates["migration"] = spec.migration.model_copy(update=migration)
+    if spec.env_files:
+        updates["env_files"] = [fix(p) or p for p in spec.env_files]
+    return spec.model_copy(update=updates) if updates else spec

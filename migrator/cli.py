@@ -18,6 +18,7 @@ from migrator import __version__
 from migrator.commands import backup as backup_commands
 from migrator.commands import inspect as inspect_commands
 from migrator.commands import config as config_commands
+from migrator.commands import migrate as migrate_commands
 from migrator.commands import sandbox as sandbox_commands
 from migrator.context import Environment
 from migrator.errors import ExitCode, MigrateError
@@ -68,6 +69,7 @@ def global_options(
     ctx.obj = env
 
 
+migrate_commands.register(app)
 config_commands.register(app)
 sandbox_commands.register(app)
 inspect_commands.register(app)

@@ -6,6 +6,7 @@ MilvusError subclass carrying a message with no secret in it.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from contextlib import contextmanager
@@ -125,6 +126,9 @@ class MilvusAdapter:
     @classmethod
     @contextmanager
     def connect(cls, uri: str, *, token: str | None = None, timeout: float = 10.0) -> Iterator["MilvusAdapter"]:
+        # pymilvus logs every failed RPC with a traceback; a rejected probe is expected here and
+        # every real failure reaches the operator once, as a domain error.
+        logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
         adapter = cls(uri, token, timeout)
         try:
             adapter.client("default")

@@ -72,7 +72,82 @@ class ProcessRuntimeSpec(_Strict):
     start_timeout_s: float = Field(240.0, gt=0)
 
 
-RuntimeSpec = Annotated[Union[ProcessRuntimeSpec], Field(discriminator="kind")]
+class SystemdRuntimeSpec(_Strict):
+    """A deb/rpm install: the unit is stopped and started, never its process (Restart=always)."""
+
+    kind: Literal["systemd"]
+    unit: str = "milvus.service"
+    command_timeout_s: float = Field(60.0, gt=0)  # systemctl calls other than stop
+
+
+class ComposeRuntimeSpec(_Strict):
+    """docker compose: the service is stopped and brought up again with `up -d`."""
+
+    kind: Literal["compose"]
+    file: Path
+    service: str = "standalone"
+    config_dir_in_container: str = "/milvus/configs"  # where Milvus reads milvus.yaml/user.yaml
+    command_timeout_s: float = Field(120.0, gt=0)
+
+    @field_validator("file")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # The compose file's directory is also the base of its relative volume paths.
+        if not value.is_absolute():
+            raise ValueError("must be an absolute path")
+        return value
+
+
+class DockerRuntimeSpec(_Strict):
+    """One container, e.g. the `milvus-standalone` of standalone_embed.sh."""
+
+    kind: Literal["docker"]
+    container: str = "milvus-standalone"
+    command_timeout_s: float = Field(60.0, gt=0)
+
+
+class CommandRuntimeSpec(_Strict):
+    """Anything else: the operator gives the commands. `logs` must hold `{since}` or
+    `{since_unix}` (replaced by the time of the mark) so that only lines written after it count."""
+
+    kind: Literal["command"]
+    stop: list[str] = Field(min_length=1)
+    start: list[str] = Field(min_length=1)
+    logs: list[str] = Field(min_length=1)
+    running: list[str] | None = None  # exit 0 = running; without it, healthz answering = running
+    command_timeout_s: float = Field(300.0, gt=0)
+
+    @field_validator("logs")
+    @classmethod
+    def _logs_since(cls, value: list[str]) -> list[str]:
+        if not any("{since}" in arg or "{since_unix}" in arg for arg in value):
+            raise ValueError("must contain {since} or {since_unix}, or old lines would count as proof")
+        return value
+
+
+class KubernetesStorageSpec(_Strict):
+    size: str = "10Gi"
+    storage_class: str | None = None
+
+
+class KubernetesRuntimeSpec(_Strict):
+    """Helm or milvus-operator own the config: the tool emits the change and its kubectl commands."""
+
+    kind: Literal["kubernetes"]
+    manager: Literal["helm", "operator"]
+    namespace: str = "default"
+    release: str  # the Helm release, or the Milvus CR's name for the operator
+    chart: str = "milvus/milvus"
+    kube_context: str | None = None
+    natsmq_storage: KubernetesStorageSpec = KubernetesStorageSpec()
+    run_kubectl: bool = False  # apply runs the commands itself (kubectl/helm must be on PATH)
+
+
+RuntimeSpec = Annotated[
+    Union[ProcessRuntimeSpec, SystemdRuntimeSpec, ComposeRuntimeSpec, DockerRuntimeSpec, CommandRuntimeSpec,
+          KubernetesRuntimeSpec],
+    Field(discriminator="kind"),
+]
 
 
 class LogsSpec(_Strict):

@@ -25,4 +25,34 @@ def runtime_for_playbook(playbook: Playbook, environ: Mapping[str, str]) -> Runt
             log_path=log_path,
             inherited_env=dict(environ),
         )
+    metrics_url = playbook.milvus.health_url()
+    if spec.kind == "systemd":
+        from migrator.runtime.systemd import SystemdRuntime
+
+        return SystemdRuntime(unit=spec.unit, metrics_url=metrics_url, timeout_s=spec.command_timeout_s)
+    if spec.kind == "compose":
+        from migrator.runtime.compose import ComposeRuntime
+
+        return ComposeRuntime(file=spec.file, service=spec.service, metrics_url=metrics_url,
+                              environ=dict(environ), timeout_s=spec.command_timeout_s)
+    if spec.kind == "docker":
+        from migrator.runtime.docker import DockerRuntime
+
+        return DockerRuntime(container=spec.container, metrics_url=metrics_url, timeout_s=spec.command_timeout_s)
+    if spec.kind == "command":
+        from migrator.config.envrules import read_env_file
+        from migrator.runtime.command import CommandRuntime
+
+        declared = dict(playbook.environment)
+        for path in playbook.env_files:
+            declared.update(read_env_file(path))
+        return CommandRuntime(stop_argv=spec.stop, start_argv=spec.start, logs_argv=spec.logs,
+                              running_argv=spec.running, metrics_url=metrics_url, declared_env=declared,
+                              timeout_s=spec.command_timeout_s)
+    if spec.kind == "kubernetes":
+        from migrator.errors import Refused
+
+        # Helm/the operator restart the pod; the tool emits their change (runtime/kubernetes.py).
+        raise Refused("runtime kind kubernetes: Milvus is stopped and started by Helm or the operator, not by this tool",
+                      hint="see docs/deployments/kubernetes.md: plan emits the values/CR change and its kubectl commands")
     raise NotImplementedError(f"runtime kind {spec.kind}")  # pragma: no cover - the schema admits only known kinds

@@ -1,0 +1,183 @@
+"""Runs the steps: journal after each, one dry-run gate, rollback by itself after a failure.
+
+A failure after deny-writes rolls back unless told not to: the original config back, a
+restart on the source MQ proved by its log line, the counts checked, writes allowed again.
+Ctrl-C or SIGTERM saves the journal and exits 130; `apply --resume` continues.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Iterator
+
+from migrator.errors import Interrupted, MigrateError, NotRolledBack, RolledBack
+from migrator.journal import DONE, FAILED, INTERRUPTED, ROLLED_BACK, ROLLING_BACK, RUNNING
+from migrator.steps.base import RunContext, Step
+
+# Steps after which the deployment differs from where it started.
+CHANGES_START_AT = "deny-writes"
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (systemd, a CI timeout, kill) takes the same path as Ctrl-C: journal saved, exit 130."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_steps(ctx: RunContext, steps: list[Step], *, rollback_on_failure: bool = True,
+              progress: "Progress | None" = None) -> None:
+    journal, log = ctx.journal, ctx.env.log
+    journal.set_status(RUNNING)
+    with sigterm_as_interrupt():
+        for number, step in enumerate(steps, 1):
+            if journal.is_done(step.id):
+                continue
+            started = time.monotonic()
+            journal.begin(step.id)
+            log.info("step.start", step=step.id, number=number, total=len(steps), dry_run=ctx.dry_run)
+            if progress:
+                progress.start(number, len(steps), step)
+            try:
+                if ctx.dry_run and step.side_effects:
+                    summary = "would " + (step.would(ctx) if step.would else step.description)
+                else:
+                    summary = step.do(ctx)
+            except KeyboardInterrupt:
+                seconds = time.monotonic() - started
+                journal.fail(step.id, seconds, "interrupted", state=INTERRUPTED)
+                journal.set_status(INTERRUPTED, error=f"interrupted during {step.id}")
+                log.warning("step.interrupted", step=step.id, seconds=round(seconds, 2))
+                raise Interrupted(f"interrupted during {step.id}; the journal is saved",
+                                  hint="continue with `milvus-migrate apply --resume`, or undo with "
+                                  "`milvus-migrate rollback`") from None
+            except Exception as error:  # noqa: BLE001 - every failure is journaled, then handled once
+                seconds = time.monotonic() - started
+                message = error.message if isinstance(error, MigrateError) else f"{type(error).__name__}: {error}"
+                journal.fail(step.id, seconds, message)
+                log.error("step.failed", step=step.id, seconds=round(seconds, 2), error=message)
+                if ctx.env.verbose:
+                    ctx.env.stderr.write(traceback.format_exc())
+                if progress:
+                    progress.end(step, f"FAILED: {message}", seconds)
+                _after_failure(ctx, step, message, rollback_on_failure)
+            seconds = time.monotonic() - started
+            journal.finish(step.id, seconds, summary)
+            log.info("step.end", step=step.id, seconds=round(seconds, 2), summary=summary)
+            if progress:
+                progress.end(step, summary or "done", seconds)
+    journal.set_status(DONE)
+
+
+def _after_failure(ctx: RunContext, step: Step, message: str, rollback_on_failure: bool) -> None:
+    changed = ctx.journal.started(CHANGES_START_AT)
+    if not changed or ctx.dry_run:
+        ctx.journal.set_status(ROLLED_BACK, error=f"{step.id}: {message}")
+        raise RolledBack(f"{step.id} failed: {message}; nothing had been changed")
+    if not rollback_on_failure:
+        ctx.journal.set_status(FAILED, error=f"{step.id}: {message}")
+        raise NotRolledBack(f"{step.id} failed: {message}; left as is (--no-rollback)",
+                            hint="see `milvus-migrate status`; then `milvus-migrate apply --resume` "
+                            "or `milvus-migrate rollback`")
+    try:
+        rollback(ctx)
+    except MigrateError as error:
+        ctx.journal.set_status(FAILED, error=f"{step.id}: {message}; rollback failed: {error.message}")
+        raise NotRolledBack(f"{step.id} failed: {message}; the automatic rollback failed too: {error.message}",
+                            hint="see `milvus-migrate status`; fix the cause, then `milvus-migrate rollback`") from error
+    raise RolledBack(f"{step.id} failed: {message}; rolled back to {ctx.plan.source_mq}, writes allowed")
+
+
+def rollback_steps(ctx: RunContext) -> list[Step]:
+    """Back to the source MQ. Each step is idempotent, so a rollback can itself be resumed."""
+    from migrator.steps import service, verify, writes
+
+    source = ctx.plan.source_mq
+    journal = ctx.journal
+    restarted = journal.started("stop")
+
+    def restore(c: RunContext) -> str:
+        if c.runtime.running():
+            c.runtime.stop(getattr(c.playbook.runtime, "stop_timeout_s", c.deadlines.stop_s))
+        restored = service.restore_original_config(c)
+        writes.set_force_deny(c, True)  # counts are checked before writes resume
+        return "original config restored" if restored else "config was never rewritten"
+
+    def check_counts(c: RunContext) -> str:
+        from migrator.milvus import Snapshot
+
+        raw = c.journal.recall("snapshot", "snapshot")
+        if raw is None:
+            return "no snapshot was taken before the failure; nothing to compare"
+        counts = verify.compare_counts(c, Snapshot.from_dict(raw))
+        return f"counts equal the snapshot ({len(counts['collections'])} collections)"
+
+    steps = []
+    if restarted:
+        steps += [
+            Step("rollback-restore", f"stop Milvus, put the original config back ({source})", restore),
+            Step("rollback-start", f"start Milvus on {source}",
+                 lambda c: service.start(c, step_id="rollback-start")),
+            Step("rollback-confirm", f"the log shows mqType={source} after this start",
+                 lambda c: service.confirm_mq(c, target=source, start_step="rollback-start")),
+            Step("rollback-verify", "row counts equal the snapshot", check_counts),
+        ]
+    steps.append(Step("rollback-allow-writes", "forceDeny back to the value found; a probe insert succeeds",
+                      writes.allow_writes))
+    return steps
+
+
+def rollback(ctx: RunContext, progress: "Progress | None" = None) -> None:
+    journal = ctx.journal
+    ctx.env.log.warning("rollback.start", source=ctx.plan.source_mq, target=ctx.plan.target_mq)
+    journal.set_status(ROLLING_BACK)
+    with sigterm_as_interrupt():
+        for step in rollback_steps(ctx):
+            if journal.is_done(step.id):
+                continue
+            started = time.monotonic()
+            journal.begin(step.id)
+            if progress:
+                progress.start(0, 0, step)
+            try:
+                summary = step.do(ctx)
+            except KeyboardInterrupt:
+                journal.fail(step.id, time.monotonic() - started, "interrupted", state=INTERRUPTED)
+                journal.set_status(INTERRUPTED, error=f"interrupted during {step.id}")
+                raise Interrupted(f"interrupted during {step.id}", hint="run `milvus-migrate rollback` again") from None
+            except MigrateError as error:
+                journal.fail(step.id, time.monotonic() - started, error.message)
+                ctx.env.log.error("rollback.failed", step=step.id, error=error.message)
+                raise
+            journal.finish(step.id, time.monotonic() - started, summary)
+            ctx.env.log.info("rollback.step", step=step.id, summary=summary)
+            if progress:
+                progress.end(step, summary or "done", time.monotonic() - started)
+    journal.set_status(ROLLED_BACK)
+    ctx.env.log.warning("rollback.done", mq=ctx.plan.source_mq)
+
+
+class Progress:
+    """A live line per step on a terminal (stderr), so stdout stays the result."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def start(self, number: int, total: int, step: Step) -> None:
+        counter = f"[{number}/{total}] " if total else "[rollback] "
+        self._stream.write(f"{counter}{step.id}: {step.description} ...\n")
+        self._stream.flush()
+
+    def end(self, step: Step, summary: str, seconds: float) -> None:
+        self._stream.write(f"    {summary} ({seconds:.1f} s)\n")
+        self._stream.flush()

@@ -1,0 +1,102 @@
+"""Milvus on Kubernetes: Helm or milvus-operator own its config, so the tool never edits files in
+the pod. It emits the change (Helm values, or a merge patch of the Milvus CR) and the commands
+that roll it out; `run_change` runs them only when the playbook asks and the tools are on PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from migrator.errors import Refused
+from migrator.playbook import KubernetesRuntimeSpec
+
+PERSISTED_MOUNT = "/var/lib/milvus"  # the chart's and the operator's data volume in the standalone pod
+_ROLLOUT_TIMEOUT = "15m"  # the first seek per channel on a new MQ is slow (milvus-facts)
+
+
+@dataclass(frozen=True)
+class KubernetesChange:
+    target: str
+    files: dict[str, str]  # file name -> text, written into the plan's directory
+    commands: list[list[str]]  # argv lists, in order; file arguments are paths in that directory
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "files": self.files, "commands": self.commands}
+
+
+def natsmq_store_dir(natsmq: Mapping[str, Any]) -> str:
+    """storeDir must be on the persisted volume, or JetStream's data dies with the pod."""
+    store = str(natsmq.get("storeDir", f"{PERSISTED_MOUNT}/nats"))
+    if store != PERSISTED_MOUNT and not store.startswith(PERSISTED_MOUNT + "/"):
+        raise Refused(f"migration.natsmq.storeDir {store}: not under {PERSISTED_MOUNT}, the pod's persisted volume")
+    return store
+
+
+def _kubectl(spec: KubernetesRuntimeSpec, *args: str) -> list[str]:
+    context = ["--context", spec.kube_context] if spec.kube_context else []
+    return ["kubectl", *context, "-n", spec.namespace, *args]
+
+
+def deployment_name(spec: KubernetesRuntimeSpec) -> str:
+    return f"{spec.release}-milvus-standalone"
+
+
+def change_for(spec: KubernetesRuntimeSpec, target: str, natsmq: Mapping[str, Any], out_dir: Path) -> KubernetesChange:
+    """The change that makes Helm/the operator run Milvus on `target` ("natsmq" or "rocksmq")."""
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    server = {"storeDir": natsmq_store_dir(natsmq), **{k: v for k, v in natsmq.items() if k != "storeDir"}}
+    rollout = _kubectl(spec, "rollout", "status", f"deployment/{deployment_name(spec)}", f"--timeout={_ROLLOUT_TIMEOUT}")
+    if spec.manager == "helm":
+        values: dict[str, Any] = {"standalone": {"messageQueue": target, "persistence": {"enabled": True}}}
+        if target == "natsmq":
+            yaml = YAML()
+            user_yaml = StringIO()
+            yaml.dump({"natsmq": {"server": server}}, user_yaml)
+            # Helm renders mq.type into default.yaml; user.yaml carries the natsmq settings.
+            values["extraConfigFiles"] = {"user.yaml": LiteralScalarString(user_yaml.getvalue())}
+        text = StringIO()
+        YAML().dump(values, text)
+        name = f"values-{target}.yaml"
+        context = ["--kube-context", spec.kube_context] if spec.kube_context else []
+        helm = ["helm", "upgrade", spec.release, spec.chart, *context, "-n", spec.namespace,
+                "--reuse-values", "-f", str(out_dir / name)]
+        return KubernetesChange(target, {name: text.getvalue()}, [helm, rollout])
+    dependencies: dict[str, Any] = {"msgStreamType": target}
+    config: dict[str, Any] = {}
+    if target == "natsmq":
+        claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                                 "resources": {"requests": {"storage": spec.natsmq_storage.size}}}
+        if spec.natsmq_storage.storage_class:
+            claim["storageClassName"] = spec.natsmq_storage.storage_class
+        dependencies["natsmq"] = {"persistence": {"enabled": True, "persistentVolumeClaim": {"spec": claim}}}
+        config = {"natsmq": {"server": server}}
+    patch = {"spec": {"dependencies": dependencies, **({"config": config} if config else {})}}
+    name = f"milvus-patch-{target}.json"
+    kubectl_patch = _kubectl(spec, "patch", "milvus", spec.release, "--type", "merge", "--patch-file", str(out_dir / name))
+    return KubernetesChange(target, {name: json.dumps(patch, indent=2) + "\n"}, [kubectl_patch, rollout])
+
+
+def run_change(change: KubernetesChange, spec: KubernetesRuntimeSpec, out_dir: Path, timeout_s: float = 1200.0) -> None:
+    """Write the change's files and run its commands; refuse (naming them) unless allowed and possible."""
+    from migrator.runtime.command import run_argv
+
+    shown = "; ".join(" ".join(argv) for argv in change.commands)
+    if not spec.run_kubectl:
+        raise Refused("runtime.run_kubectl is false: the tool does not roll out the change itself",
+                      hint=f"review the files in {out_dir} and run: {shown}")
+    missing = sorted({argv[0] for argv in change.commands if shutil.which(argv[0]) is None})
+    if missing:
+        raise Refused(f"{', '.join(missing)} not on PATH", hint=f"run by hand: {shown}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in change.files.items():
+        (out_dir / name).write_text(text)
+    for argv in change.commands:
+        run_argv(argv, timeout_s)

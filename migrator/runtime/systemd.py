@@ -1,0 +1,129 @@
+"""Milvus as a systemd unit (the deb/rpm package's `milvus.service`).
+
+The unit is stopped, never its process: with `Restart=always` a killed process respawns, a
+stopped unit does not. Logs are journald's (Milvus writes `try to init mq` to stdout only),
+followed from a cursor recorded before the restart.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from migrator.runtime.command import (
+    run_argv,
+    time_mark,
+    wait_until_healthy,
+    wait_until_stopped,
+)
+from migrator.runtime.process import StartFailed, StopFailed, StopResult
+
+# is-active states in which the unit's process exists or is about to (auto-restart included).
+_ALIVE_STATES = {"active", "activating", "deactivating", "reloading", "refreshing"}
+_KILL_GRACE_S = 15.0
+_CURSOR_PREFIX = "-- cursor: "
+
+
+class _StopTimedOut(StopFailed):
+    """`systemctl stop` still waiting at our deadline."""
+
+
+@dataclass
+class SystemdRuntime:
+    unit: str
+    metrics_url: str
+    timeout_s: float = 60.0
+    sleep: Callable[[float], None] = time.sleep
+    kind: str = "systemd"
+
+    def state(self) -> str:
+        # is-active exits 3 for inactive/failed: its stdout is the answer either way.
+        return run_argv(["systemctl", "is-active", self.unit], self.timeout_s, check=False).stdout.strip()
+
+    def running(self) -> bool:
+        return self.state() in _ALIVE_STATES
+
+    def main_pid(self) -> int | None:
+        out = run_argv(["systemctl", "show", self.unit, "-p", "MainPID", "--value"], self.timeout_s).stdout.strip()
+        return int(out) if out.isdigit() and int(out) > 0 else None
+
+    def stop(self, deadline_s: float) -> StopResult:
+        """`systemctl stop` (the unit's own TimeoutStopSec applies too); past our deadline, SIGKILL
+        the unit's processes with `systemctl kill` and wait for the unit to go inactive."""
+        started = time.monotonic()
+        if not self.running():
+            return StopResult(pid=None, graceful=True, seconds=0.0)
+        pid = self.main_pid()
+        graceful = True
+        try:
+            run_argv(["systemctl", "stop", self.unit], deadline_s, error=StopFailed, timeout_error=_StopTimedOut)
+        except _StopTimedOut:
+            graceful = False
+            # The stop job stays queued, so Restart=always does not bring the process back.
+            run_argv(["systemctl", "kill", "--signal=SIGKILL", self.unit], self.timeout_s, error=StopFailed)
+        if not wait_until_stopped(self.running, _KILL_GRACE_S, self.sleep):
+            raise StopFailed(f"unit {self.unit} still {self.state()} after stop", hint=f"systemctl status {self.unit}")
+        return StopResult(pid=pid, graceful=graceful, seconds=time.monotonic() - started)
+
+    def start(self) -> None:
+        try:
+            run_argv(["systemctl", "start", self.unit], self.timeout_s, error=StartFailed)
+        except StartFailed as error:
+            raise StartFailed(error.message, hint=f"journalctl -u {self.unit} -n 100 --no-pager") from None
+
+    def wait_healthy(self, deadline_s: float) -> float:
+        try:
+            return wait_until_healthy(self.running, self.metrics_url, deadline_s, what=f"unit {self.unit}",
+                                      sleep=self.sleep)
+        except StartFailed as error:
+            raise StartFailed(error.message, hint=f"journalctl -u {self.unit} -n 100 --no-pager") from None
+
+    def environment(self) -> dict[str, str]:
+        """Environment= then EnvironmentFile= (files win, as in systemd), drop-ins included."""
+        from migrator.config.envrules import read_env_file
+
+        shown = run_argv(["systemctl", "show", self.unit, "-p", "Environment", "-p", "EnvironmentFiles"],
+                         self.timeout_s).stdout
+        variables, files = parse_show_environment(shown)
+        for path, optional in files:
+            if optional and not path.exists():
+                continue
+            variables.update(read_env_file(path))
+        return variables
+
+    def log_mark(self) -> dict[str, Any]:
+        out = run_argv(["journalctl", "-u", self.unit, "-n", "1", "--show-cursor", "-o", "cat", "--no-pager"],
+                       self.timeout_s).stdout
+        cursors = [line[len(_CURSOR_PREFIX):] for line in out.splitlines() if line.startswith(_CURSOR_PREFIX)]
+        # No entry yet for the unit: nothing old can be mistaken for new, a time will do.
+        return {"cursor": cursors[-1] if cursors else None, **time_mark()}
+
+    def log_follower(self, mark: dict[str, Any]):
+        from migrator.logs import CommandFollower
+
+        where = ["--after-cursor", mark["cursor"]] if mark.get("cursor") else ["--since", f"@{int(float(mark['since_unix']))}"]
+        # --no-tail: -f alone would start at the last 10 lines, not at the mark.
+        return CommandFollower(["journalctl", "-u", self.unit, "-f", "-o", "cat", "--no-pager", "--no-tail", *where])
+
+
+def parse_show_environment(text: str) -> tuple[dict[str, str], list[tuple[Path, bool]]]:
+    """`systemctl show -p Environment -p EnvironmentFiles` output: the variables of Environment=
+    and the (path, optional) of each EnvironmentFiles= line (`/etc/x (ignore_errors=yes)`)."""
+    variables: dict[str, str] = {}
+    files: list[tuple[Path, bool]] = []
+    for line in text.splitlines():
+        name, sep, value = line.partition("=")
+        if not sep:
+            continue
+        if name == "Environment":
+            for assignment in shlex.split(value):
+                key, eq, val = assignment.partition("=")
+                if eq:
+                    variables[key] = val
+        elif name == "EnvironmentFiles" and value.strip():
+            path, _, flags = value.strip().partition(" (")
+            files.append((Path(path), "ignore_errors=yes" in flags))
+    return variables, files

@@ -1,0 +1,85 @@
+"""What the stand-in `systemctl`, `journalctl` and `docker` share: the real sandbox Milvus they
+start and stop, and a journald-like index of its stdout (time -> byte offset) for `--since`.
+
+Set by the test fixture: STANDIN_SANDBOX (a sandbox dir made by `milvus-migrate sandbox up`) and
+STANDIN_HOME (units/, containers/, journal.index). A cursor is a byte offset in the sandbox's
+stdout log; `--since T` starts at the offset the index recorded at or before T.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+HOME = Path(os.environ["STANDIN_HOME"])
+SANDBOX = Path(os.environ["STANDIN_SANDBOX"])
+
+
+def runtime(extra_env: dict[str, str] | None = None):
+    from migrator.sandbox import lifecycle
+
+    layout, state = lifecycle.load(SANDBOX)
+    base = lifecycle.runtime_for(layout, state)
+    return dataclasses.replace(base, env={**base.env, **(extra_env or {})})
+
+
+def stdout_log() -> Path:
+    return runtime().stdout_log
+
+
+def running_pid() -> int | None:
+    return runtime().running_pid()
+
+
+def start(extra_env: dict[str, str]) -> int:
+    """Launch Milvus detached and return at once, like `systemctl start` of a Type=simple unit."""
+    return runtime(extra_env).start()
+
+
+def stop(timeout_s: float) -> None:
+    runtime().stop(timeout_s)
+
+
+def offset_since(since: float) -> int:
+    """The stdout log's size when the index last looked at or before `since` (unix seconds)."""
+    offset = 0
+    try:
+        lines = (HOME / "journal.index").read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    for line in lines:
+        stamp, size = line.split()
+        if float(stamp) > since:
+            break
+        offset = int(size)
+    return offset
+
+
+def follow(offset: int, *, until_exit: bool) -> None:
+    """Print the stdout log from `offset`, following; with `until_exit`, end once Milvus is gone
+    and everything it wrote is printed (`docker logs -f` ends when the container stops)."""
+    path = stdout_log()
+    with open(path, "rb") as log:
+        log.seek(offset)
+        while True:
+            chunk = log.read(65536)
+            if chunk:
+                sys.stdout.buffer.write(chunk)
+                sys.stdout.buffer.flush()
+                continue
+            if until_exit and running_pid() is None:
+                return
+            time.sleep(0.05)
+
+
+def fail(message: str, code: int = 1) -> None:
+    sys.stderr.write(message + "\n")
+    sys.exit(code)
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(path.read_text())

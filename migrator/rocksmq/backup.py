@@ -8,6 +8,11 @@ With Milvus stopped and the backup on the same filesystem, *.sst files are hard-
 never modifies an SST after writing it) and the mutable files (CURRENT, MANIFEST-*, OPTIONS-*,
 the WAL *.log, ...) are copied. Otherwise every file is copied; a running Milvus may change files
 while they are copied, so the copy is accepted only if no source file changed meanwhile.
+
+A copy reads each file once, hashing and writing the same chunks; the copies are fsynced in one
+pass after the last one (their disk writes were started during the copy), then the directories,
+and only then is the manifest written: an interrupted backup has no manifest, and a backup with
+one is on disk.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from migrator.rocksmq.files import (
     existing_ancestor,
     free_bytes,
     fsync_dir,
+    fsync_files,
     hash_file,
     regular_files,
     write_atomically,
@@ -134,30 +140,37 @@ def _check_dest(dest: Path, dirs: RocksmqDirs) -> None:
         raise BadInput(f"backup dir {dest} exists and is not empty", hint="choose a new directory")
 
 
-def _store(item: _SourceFile, dest: Path, link: bool) -> ManifestEntry:
+def _store(item: _SourceFile, dest: Path, link: bool) -> tuple[ManifestEntry, bool]:
+    """Link or copy one file; (its manifest entry, whether it was copied and so needs an fsync)."""
     target = dest / item.relative
     if link and item.immutable:
         try:
             os.link(item.source, target)
         except OSError:  # e.g. a filesystem without hard links: copy instead
-            size, digest = copy_and_hash(item.source, target)
+            pass
         else:
-            size, digest = hash_file(target)
-    else:
-        size, digest = copy_and_hash(item.source, target)
-    return ManifestEntry(item.relative, size, digest)
+            return ManifestEntry(item.relative, *hash_file(target)), False
+    return ManifestEntry(item.relative, *copy_and_hash(item.source, target)), True
 
 
-def _store_all(files: list[_SourceFile], dest: Path, link: bool) -> list[ManifestEntry]:
+def _store_all(files: list[_SourceFile], dest: Path, link: bool) -> tuple[list[ManifestEntry], list[Path]]:
+    """Link or copy every file; (manifest entries, the copies still to be made durable)."""
     for directory in {(dest / item.relative).parent for item in files} | {dest / part for part in PARTS}:
         directory.mkdir(parents=True, exist_ok=True)
     # Largest first, so the threads finish together.
     ordered = sorted(files, key=lambda item: item.source.stat().st_size, reverse=True)
     with ThreadPoolExecutor(COPY_THREADS) as pool:
-        entries = list(pool.map(lambda item: _store(item, dest, link), ordered))
-    for directory in {(dest / item.relative).parent for item in files}:
+        stored = list(pool.map(lambda item: _store(item, dest, link), ordered))
+    copies = [dest / entry.path for entry, copied in stored if copied]
+    return sorted((entry for entry, _ in stored), key=lambda entry: entry.path), copies
+
+
+def _make_durable(dest: Path, copies: list[Path], entries: list[ManifestEntry]) -> None:
+    """fsync the copied files, then every directory holding an entry: what the manifest will list
+    is on disk before the manifest is written."""
+    fsync_files(copies, COPY_THREADS)
+    for directory in sorted({(dest / entry.path).parent for entry in entries} | {dest / part for part in PARTS}):
         fsync_dir(directory)
-    return sorted(entries, key=lambda entry: entry.path)
 
 
 def _clear(dest: Path) -> None:
@@ -192,7 +205,8 @@ def create_backup(path: Path | str, dest: Path | str, *, milvus_running: bool) -
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
     try:
-        entries = _copy_consistently(files, dest, link, dirs) if milvus_running else _store_all(files, dest, link)
+        entries, copies = _copy_consistently(files, dest, link, dirs) if milvus_running else _store_all(files, dest, link)
+        _make_durable(dest, copies, entries)
         manifest = Manifest(
             source_data=str(dirs.data),
             source_meta_kv=str(dirs.meta_kv),
@@ -211,16 +225,16 @@ def create_backup(path: Path | str, dest: Path | str, *, milvus_running: bool) -
 
 def _copy_consistently(
     files: list[_SourceFile], dest: Path, link: bool, dirs: RocksmqDirs
-) -> list[ManifestEntry]:
+) -> tuple[list[ManifestEntry], list[Path]]:
     """Copy while a writer may be active; accept the copy only if no source file changed during it."""
     for _attempt in range(LIVE_COPY_ATTEMPTS):
         before = _fingerprint(files)
         try:
-            entries = _store_all(files, dest, link)
+            stored = _store_all(files, dest, link)
         except FileNotFoundError:  # compaction deleted a file mid-copy
-            entries = None
-        if entries is not None and _fingerprint(_source_files(dirs)) == before:
-            return entries
+            stored = None
+        if stored is not None and _fingerprint(_source_files(dirs)) == before:
+            return stored
         _clear(dest)
         files = _source_files(dirs)
     raise Refused(
@@ -267,7 +281,7 @@ def restore_backup(dest: Path | str, path: Path | str, force: bool = False) -> M
 
     Refused when a target is not empty, unless `force` (then it must be a RocksDB directory that no
     process holds and that passes the deletion guards). Files are copied to `<target>.restoring`,
-    checked against the manifest while copying, and only then swapped in.
+    checked against the manifest while copying, fsynced, and only then swapped in.
     """
     backup_dir = Path(dest).expanduser().absolute()
     manifest = verify_backup(backup_dir)
@@ -286,6 +300,7 @@ def restore_backup(dest: Path | str, path: Path | str, force: bool = False) -> M
         if directory.exists():
             shutil.rmtree(directory)  # our own leftover from an interrupted restore
     try:
+        copies = []
         for entry in manifest.files:
             part, _, relative = entry.path.partition("/")
             target = staging[part] / relative
@@ -293,9 +308,12 @@ def restore_backup(dest: Path | str, path: Path | str, force: bool = False) -> M
             size, digest = copy_and_hash(backup_dir / entry.path, target)
             if (size, digest) != (entry.size, entry.sha256):
                 raise BadInput(f"backup file {entry.path} changed while restoring it")
+            copies.append(target)
+        fsync_files(copies, COPY_THREADS)
         for part, target in targets.items():
             staging[part].mkdir(exist_ok=True)
-            fsync_dir(staging[part])
+            for directory in sorted({c.parent for c in copies if c.is_relative_to(staging[part])} | {staging[part]}):
+                fsync_dir(directory)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging[part], target)

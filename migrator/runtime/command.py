@@ -110,6 +110,7 @@ class CommandRuntime:
     running_argv: list[str] | None = None
     declared_env: Mapping[str, str] = field(default_factory=dict)  # playbook environment + env files
     timeout_s: float = 300.0
+    stop_grace_s: float = 15.0  # after the stop command returns, for `running` to say no
     sleep: Callable[[float], None] = time.sleep
     kind: str = "command"
 
@@ -124,7 +125,7 @@ class CommandRuntime:
             return StopResult(pid=None, graceful=True, seconds=0.0)
         run_argv(self.stop_argv, max(deadline_s, self.timeout_s), error=StopFailed)
         graceful = time.monotonic() - started <= deadline_s
-        if not wait_until_stopped(self.running, 15.0, self.sleep):
+        if not wait_until_stopped(self.running, self.stop_grace_s, self.sleep):
             raise StopFailed(f"Milvus still running after `{' '.join(self.stop_argv)}`")
         return StopResult(pid=None, graceful=graceful, seconds=time.monotonic() - started)
 

@@ -17,6 +17,7 @@ import typer
 from migrator import __version__
 from migrator.commands import backup as backup_commands
 from migrator.commands import inspect as inspect_commands
+from migrator.commands import playbook as playbook_commands
 from migrator.commands import config as config_commands
 from migrator.commands import migrate as migrate_commands
 from migrator.commands import sandbox as sandbox_commands
@@ -74,6 +75,7 @@ config_commands.register(app)
 sandbox_commands.register(app)
 inspect_commands.register(app)
 backup_commands.register(app)
+playbook_commands.register(app)
 
 
 def main(argv: Sequence[str] | None = None, environment: Environment | None = None) -> int:

@@ -39,44 +39,60 @@ def run_steps(ctx: RunContext, steps: list[Step], *, rollback_on_failure: bool =
               progress: "Progress | None" = None) -> None:
     journal, log = ctx.journal, ctx.env.log
     journal.set_status(RUNNING)
-    with sigterm_as_interrupt():
-        for number, step in enumerate(steps, 1):
-            if journal.is_done(step.id):
-                continue
-            started = time.monotonic()
-            journal.begin(step.id)
-            log.info("step.start", step=step.id, number=number, total=len(steps), dry_run=ctx.dry_run)
-            if progress:
-                progress.start(number, len(steps), step)
-            try:
-                if ctx.dry_run and step.side_effects:
-                    summary = "would " + (step.would(ctx) if step.would else step.description)
-                else:
-                    summary = step.do(ctx)
-            except KeyboardInterrupt:
-                seconds = time.monotonic() - started
-                journal.fail(step.id, seconds, "interrupted", state=INTERRUPTED)
-                journal.set_status(INTERRUPTED, error=f"interrupted during {step.id}")
-                log.warning("step.interrupted", step=step.id, seconds=round(seconds, 2))
-                raise Interrupted(f"interrupted during {step.id}; the journal is saved",
-                                  hint="continue with `milvus-migrate apply --resume`, or undo with "
-                                  "`milvus-migrate rollback`") from None
-            except Exception as error:  # noqa: BLE001 - every failure is journaled, then handled once
-                seconds = time.monotonic() - started
-                message = error.message if isinstance(error, MigrateError) else f"{type(error).__name__}: {error}"
-                journal.fail(step.id, seconds, message)
-                log.error("step.failed", step=step.id, seconds=round(seconds, 2), error=message)
-                if ctx.env.verbose:
-                    ctx.env.stderr.write(traceback.format_exc())
-                if progress:
-                    progress.end(step, f"FAILED: {message}", seconds)
-                _after_failure(ctx, step, message, rollback_on_failure)
-            seconds = time.monotonic() - started
-            journal.finish(step.id, seconds, summary)
-            log.info("step.end", step=step.id, seconds=round(seconds, 2), summary=summary)
-            if progress:
-                progress.end(step, summary or "done", seconds)
+    current = "between steps"
+    try:
+        with sigterm_as_interrupt():
+            for number, step in enumerate(steps, 1):
+                if journal.is_done(step.id):
+                    continue
+                current = step.id
+                _run_one(ctx, step, number, len(steps), rollback_on_failure, progress)
+                current = "between steps"
+    except KeyboardInterrupt:
+        # The signal landed outside a step's own handler (journal writes, logging).
+        journal.set_status(INTERRUPTED, error=f"interrupted during {current}")
+        log.warning("apply.interrupted", step=current)
+        raise Interrupted(f"interrupted during {current}; the journal is saved",
+                          hint="continue with `milvus-migrate apply --resume`") from None
     journal.set_status(DONE)
+
+
+def _run_one(ctx: RunContext, step: Step, number: int, total: int, rollback_on_failure: bool,
+             progress: "Progress | None") -> None:
+    journal, log = ctx.journal, ctx.env.log
+    started = time.monotonic()
+    journal.begin(step.id)
+    log.info("step.start", step=step.id, number=number, total=total, dry_run=ctx.dry_run)
+    if progress:
+        progress.start(number, total, step)
+    try:
+        if ctx.dry_run and step.side_effects:
+            summary = "would " + (step.would(ctx) if step.would else step.description)
+        else:
+            summary = step.do(ctx)
+    except KeyboardInterrupt:
+        seconds = time.monotonic() - started
+        journal.fail(step.id, seconds, "interrupted", state=INTERRUPTED)
+        journal.set_status(INTERRUPTED, error=f"interrupted during {step.id}")
+        log.warning("step.interrupted", step=step.id, seconds=round(seconds, 2))
+        raise Interrupted(f"interrupted during {step.id}; the journal is saved",
+                          hint="continue with `milvus-migrate apply --resume`, or undo with "
+                          "`milvus-migrate rollback`") from None
+    except Exception as error:  # noqa: BLE001 - every failure is journaled, then handled once
+        seconds = time.monotonic() - started
+        message = error.message if isinstance(error, MigrateError) else f"{type(error).__name__}: {error}"
+        journal.fail(step.id, seconds, message)
+        log.error("step.failed", step=step.id, seconds=round(seconds, 2), error=message)
+        if ctx.env.verbose:
+            ctx.env.stderr.write(traceback.format_exc())
+        if progress:
+            progress.end(step, f"FAILED: {message}", seconds)
+        _after_failure(ctx, step, message, rollback_on_failure)
+    seconds = time.monotonic() - started
+    journal.finish(step.id, seconds, summary)
+    log.info("step.end", step=step.id, seconds=round(seconds, 2), summary=summary)
+    if progress:
+        progress.end(step, summary or "done", seconds)
 
 
 def _after_failure(ctx: RunContext, step: Step, message: str, rollback_on_failure: bool) -> None:

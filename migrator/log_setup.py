@@ -47,13 +47,17 @@ class _TeeLogger:
 
     def msg(self, message: str) -> None:
         console, as_json = message.split("\x00", 1)
-        self._stream.write(console + "\n")
-        self._stream.flush()
+        if console:
+            self._stream.write(console + "\n")
+            self._stream.flush()
         if self._file is not None:
             self._file.write(as_json + "\n")
             self._file.flush()
 
     log = debug = info = warning = error = critical = exception = msg
+
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50, "exception": 40}
 
 
 def make_logger(env: Environment) -> Any:
@@ -63,8 +67,15 @@ def make_logger(env: Environment) -> Any:
     else:
         console_renderer = structlog.dev.ConsoleRenderer(colors=env.stderr.isatty())
 
+    # Console: warnings and up by default (the progress lines say what happens), every event
+    # with --verbose or --log-format json; the log file always gets info and up.
+    console_min = 10 if env.verbose else 20 if env.log_format == "json" else 30
+    file_min = 20
+
     def render_both(logger: Any, name: str, event_dict: dict) -> str:
-        return console_renderer(logger, name, dict(event_dict)) + "\x00" + json_renderer(logger, name, dict(event_dict))
+        level = _LEVELS.get(name, 20)
+        console = console_renderer(logger, name, dict(event_dict)) if level >= console_min else ""
+        return console + "\x00" + json_renderer(logger, name, dict(event_dict))
 
     log_file = None
     if env.log_file is not None:
@@ -76,7 +87,7 @@ def make_logger(env: Environment) -> Any:
         _redact_processor,
         render_both,
     ]
-    min_level = 10 if env.verbose else 20
+    min_level = min(console_min, file_min) if env.log_file is not None else console_min
     return structlog.wrap_logger(
         _TeeLogger(env.stderr, log_file),
         processors=processors,

@@ -223,8 +223,7 @@ def load_playbook(path: Path) -> LoadedPlaybook:
         spec = Playbook.model_validate(_plain(document))
     except ValidationError as error:
         first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"])
-        line = _line_of(document, first["loc"])
+        location, line = _locate(document, first["loc"])
         where = f"{path}:{line}" if line else str(path)
         raise BadInput(f"{where}: {location}: {first['msg']}") from error
     return LoadedPlaybook(path=path.resolve(), sha256=hashlib.sha256(raw).hexdigest(),
@@ -239,23 +238,22 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _line_of(document: Any, loc: tuple) -> int | None:
-    """1-based line of the deepest key of `loc` that exists in the document."""
-    node, line = document, None
-    for part in loc:
+def _locate(document: Any, loc: tuple) -> tuple[str, int | None]:
+    """(dotted field, 1-based line) of a validation error. Parts of `loc` that are not keys in the
+    document (pydantic's union tags, e.g. `process` in runtime.process.argv) are left out."""
+    node, line, shown = document, None, []
+    for index, part in enumerate(loc):
         lc = getattr(node, "lc", None)
-        try:
-            if isinstance(node, dict) and part in node:
-                line = lc.key(part)[0] + 1 if lc is not None else line
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                line = lc.item(part)[0] + 1 if lc is not None else line
-                node = node[part]
-            else:
-                break
-        except (KeyError, TypeError, AttributeError):
-            break
-    return line
+        if isinstance(node, dict) and part in node:
+            line = lc.key(part)[0] + 1 if lc is not None else line
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            line = lc.item(part)[0] + 1 if lc is not None else line
+            node = node[part]
+        elif index < len(loc) - 1:
+            continue  # a union tag
+        shown.append(str(part))
+    return ".".join(shown), line
 
 
 def _resolve_relative(spec: Playbook, base: Path) -> Playbook:

@@ -44,9 +44,8 @@ def test_error_names_file_line_and_field(tmp_path: Path) -> None:
     path = _write(tmp_path, "  kind: command\n  stop: [a]\n  start: [b]\n  logs: [journalctl, -f]\n")
     result = run_cli(["playbook", "check", str(path)])
     assert result.exit_code == ExitCode.BAD_INPUT
-    # The line is the `runtime:` key's: the discriminated union's tag (`command`) in the error's
-    # location is not a key of the document, so the lookup stops there.
-    assert f"error: {path}:6: runtime.command.logs: Value error, must contain {{since}}" in result.stderr
+    # The line of `logs:` itself: the union's tag (`command`) is skipped, in the line and the name.
+    assert f"error: {path}:10: runtime.logs: Value error, must contain {{since}}" in result.stderr
 
 
 def test_unknown_kind_and_relative_compose_file(tmp_path: Path) -> None:
@@ -54,7 +53,7 @@ def test_unknown_kind_and_relative_compose_file(tmp_path: Path) -> None:
     assert result.exit_code == ExitCode.BAD_INPUT and "does not match any of the expected tags" in result.stderr
     result = run_cli(["playbook", "check", str(_write(tmp_path, "  kind: compose\n  file: docker-compose.yml\n"))])
     assert result.exit_code == ExitCode.BAD_INPUT
-    assert "runtime.compose.file: Value error, must be an absolute path" in result.stderr
+    assert "runtime.file: Value error, must be an absolute path" in result.stderr
 
 
 def test_compose_check_reports_config_mounts(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from migrator.playbook import LoadedPlaybook
 
 TARGETS = ("natsmq", "rocksmq")
 QUOTA_ENABLED = "quotaAndLimits.enabled"
+NATSMQ_SERVER = "natsmq.server."
 
 
 def milvus_environment(loaded: LoadedPlaybook, runtime_environ: Mapping[str, str]) -> dict[str, str]:
@@ -38,13 +39,12 @@ def layer_digests(config_dir: Path, version: str | None) -> dict[str, str | None
     return {str(config_dir / name): sha256_of(config_dir / name) for name in config_files_for(version)}
 
 
-def target_changes(effective: EffectiveConfig, target: str, natsmq: Mapping[str, Any],
-                   sets: Mapping[str, Any]) -> dict[str, Any]:
+def target_changes(target: str, natsmq: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {MQ_TYPE: target}
     if target == "natsmq":
-        changes.update({f"natsmq.server.{key}": value for key, value in natsmq.items()})
+        changes.update({f"{NATSMQ_SERVER}{key}": value for key, value in natsmq.items()})
     for key, value in sets.items():
-        if key != MQ_TYPE and not (target == "natsmq" and key.startswith("natsmq.server.")):
+        if key != MQ_TYPE and not (target == "natsmq" and key.startswith(NATSMQ_SERVER)):
             raise BadInput(f"--set {key}: only natsmq.server.* keys can be set, and only with --to natsmq")
         changes[key] = value
     return changes
@@ -87,7 +87,7 @@ def build_plan(
     effective = load_layers(spec.config.dir, version, environ, etcd,
                             env_origin=f"environment of the {spec.runtime.kind} runtime")
     source = effective.mq_type()
-    changes = target_changes(effective, target, spec.migration.natsmq, sets)
+    changes = target_changes(target, spec.migration.natsmq, sets)
 
     if source not in TARGETS and source != target:
         findings.append(PlanFinding("error", MQ_TYPE, f"Milvus runs on {source}; this tool moves between rocksmq and natsmq"))
@@ -96,6 +96,8 @@ def build_plan(
     findings += [PlanFinding("error", r.key, r.message) for r in mq_edit.refusals]
     deny_edit = plan_edit(effective, {FORCE_DENY: True})
     findings += [PlanFinding("error", r.key, r.message) for r in deny_edit.refusals]
+    if spec.runtime.kind == "compose":
+        findings += compose_mount_findings(loaded, env.environ, {mq_edit.target.name, deny_edit.target.name})
     if effective.get(QUOTA_ENABLED).value is not True:
         findings.append(PlanFinding("error", QUOTA_ENABLED,
                                     f"{QUOTA_ENABLED} is not true ({effective.get(QUOTA_ENABLED).source}): "
@@ -135,6 +137,99 @@ def build_plan(
     plan.estimate = _estimate(spec)
     env.log.info("plan.built", source=source, target=target, steps=len(plan.steps),
                  errors=len(plan.errors), collections=len(snapshot.collections))
+    return plan
+
+
+def compose_mount_findings(loaded: LoadedPlaybook, environ: Mapping[str, str],
+                           edited: set[str]) -> list[PlanFinding]:
+    """Each config file the migration edits must be the host side of the service's mount of it:
+    an edit of a file the container does not see, or of one inside it, is lost."""
+    from migrator.errors import Refused
+    from migrator.runtime.compose import load_service
+
+    runtime = loaded.spec.runtime
+    service = load_service(runtime.file, runtime.service, environ)
+    findings = []
+    for name in sorted(edited):
+        expected = loaded.spec.config.dir / name
+        try:
+            host = service.host_config_file(runtime.config_dir_in_container, name)
+        except Refused as error:
+            findings.append(PlanFinding("error", "runtime.file", f"{error.message}; {error.hint}"))
+            continue
+        if host.resolve() != expected.resolve():
+            findings.append(PlanFinding(
+                "error", "config.dir",
+                f"{runtime.file}: service {runtime.service} mounts {name} from {host}, but config.dir gives "
+                f"{expected}: the edit would go to a file Milvus does not read"))
+    return findings
+
+
+def build_kubernetes_plan(
+    env: Environment,
+    loaded: LoadedPlaybook,
+    *,
+    target: str,
+    sets: Mapping[str, Any],
+    token: str | None,
+    out_dir: Path,
+) -> Plan:
+    """Helm or the operator own the config and the pod, so the plan is their change (values file or
+    CR patch) and the commands that roll it out. No config file is read: none is on this machine.
+    Milvus answers for its version and collections when its uri is reachable (a port-forward);
+    when it is not, the change is still emitted, with a warning."""
+    from migrator.milvus import MilvusAdapter, MilvusError
+    from migrator.runtime.kubernetes import change_for
+
+    spec = loaded.spec
+    if target not in TARGETS:
+        raise BadInput(f"--to {target}: must be natsmq or rocksmq")
+    source = "rocksmq" if target == "natsmq" else "natsmq"
+    changes = target_changes(target, spec.migration.natsmq, sets)
+    natsmq = {key.removeprefix(NATSMQ_SERVER): value for key, value in changes.items() if key.startswith(NATSMQ_SERVER)}
+    change = change_for(spec.runtime, target, natsmq, out_dir)
+
+    findings: list[PlanFinding] = []
+    try:
+        with MilvusAdapter.connect(spec.milvus.uri, token=token) as milvus:
+            version = milvus.version()
+            snapshot = milvus.snapshot().as_dict()
+        findings += version_findings(version)
+    except MilvusError as error:
+        version, snapshot = "unknown", {}
+        findings.append(PlanFinding("warning", "milvus.uri",
+                                    f"{error.message}; the change is emitted without Milvus's version and collections "
+                                    "(`kubectl port-forward` Milvus's service to check them)"))
+    findings.append(PlanFinding("info", MQ_TYPE,
+                                f"taken to be {source} now: the pod's config is not read here "
+                                "(`helm get values` or `kubectl get milvus` shows it)"))
+    findings.append(PlanFinding("warning", "migration",
+                                "on Kubernetes the tool neither denies writes nor runs FlushAll: do both before the "
+                                "rollout, or rows not yet flushed are lost (docs/deployments/kubernetes.md)"))
+    findings += _state_findings(spec.migration.state_dir)
+
+    plan = Plan(
+        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        tool_version=__version__,
+        playbook_path=str(loaded.path),
+        playbook_sha256=loaded.sha256,
+        source_mq=source,
+        target_mq=target,
+        milvus_version=version,
+        changes=changes,
+        config_target=", ".join(str(out_dir / name) for name in change.files),
+        config_diff="",
+        force_deny_target="",
+        force_deny_original=False,
+        layers={},  # no local config layer: staleness is the playbook's digest alone
+        snapshot=snapshot,
+        facts={"kubernetes": {**change.as_dict(), "manager": spec.runtime.manager, "out_dir": str(out_dir),
+                              "run_kubectl": spec.runtime.run_kubectl}},
+        findings=findings,
+    )
+    plan.steps = [PlannedStep("write-files", f"write {', '.join(change.files)} into {out_dir}")]
+    plan.steps += [PlannedStep(f"command-{number}", " ".join(argv)) for number, argv in enumerate(change.commands, 1)]
+    env.log.info("plan.built", source=source, target=target, runtime="kubernetes", errors=len(plan.errors))
     return plan
 
 

@@ -15,10 +15,15 @@ def render_plan(plan: Plan, out: Path | None) -> str:
     lines.append("")
     for number, step in enumerate(plan.steps, 1):
         lines.append(f"  {number:2}. {step.id:15} {step.description}")
-    lines += ["", f"config change ({plan.config_target}):", plan.config_diff.rstrip() or "  (none)", ""]
-    snap = plan.snapshot["collections"]
-    lines.append(f"collections: {len(snap)}, rows: {sum(c['rows'] for c in snap)}, "
-                 f"loaded: {sum(1 for c in snap if c['loaded'])}")
+    kubernetes = plan.facts.get("kubernetes")
+    if kubernetes:
+        lines += ["", *_kubernetes_change(kubernetes), ""]
+    else:
+        lines += ["", f"config change ({plan.config_target}):", plan.config_diff.rstrip() or "  (none)", ""]
+    if plan.snapshot:
+        snap = plan.snapshot["collections"]
+        lines.append(f"collections: {len(snap)}, rows: {sum(c['rows'] for c in snap)}, "
+                     f"loaded: {sum(1 for c in snap if c['loaded'])}")
     estimate = plan.estimate
     if estimate:
         lines.append(f"write-downtime estimate: ~{estimate['write_downtime_typical_s']} s typical, "
@@ -27,7 +32,22 @@ def render_plan(plan: Plan, out: Path | None) -> str:
         lines.append(f"{finding.level}: {finding.key}: {finding.message}")
     if out is not None:
         lines.append(f"\nplan written to {out}; apply it with `milvus-migrate apply {out}`")
+        if kubernetes:
+            lines.append(f"the change's files are written in {kubernetes['out_dir']}; apply runs the commands "
+                         "only with runtime.run_kubectl: true, otherwise it prints them for you to run")
     return "\n".join(lines)
+
+
+def _kubernetes_change(kubernetes: dict[str, Any]) -> list[str]:
+    """The Helm values or operator CR patch, then the commands that roll it out."""
+    lines = [f"{kubernetes['manager']} change (Milvus's config is not edited here; the {kubernetes['manager']} "
+             "rollout restarts the pod):"]
+    for name, text in kubernetes["files"].items():
+        lines.append(f"  {kubernetes['out_dir']}/{name}:")
+        lines += ["    " + line for line in text.splitlines()]
+    lines.append("  then run:")
+    lines += ["    " + " ".join(argv) for argv in kubernetes["commands"]]
+    return lines
 
 
 def render_report(report: dict[str, Any]) -> str:

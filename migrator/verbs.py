@@ -34,9 +34,12 @@ class Deployment:
 
 
 def open_deployment(env: Environment, playbook_path: Path) -> Deployment:
+    return _deployment(env, load_playbook(playbook_path))
+
+
+def _deployment(env: Environment, loaded: LoadedPlaybook) -> Deployment:
     from migrator.runtime import runtime_for_playbook
 
-    loaded = load_playbook(playbook_path)
     return Deployment(loaded, runtime_for_playbook(loaded.spec, env.environ), loaded.spec.milvus.token(env.environ))
 
 
@@ -50,11 +53,29 @@ def plan(env: Environment, playbook_path: Path, *, target: str = "natsmq", sets:
          out: Path | None = None) -> Plan:
     from migrator.planner import build_plan
 
-    deployment = open_deployment(env, playbook_path)
+    loaded = load_playbook(playbook_path)
+    if loaded.spec.runtime.kind == "kubernetes":
+        return _plan_kubernetes(env, loaded, target=target, sets=sets or {}, out=out)
+    deployment = _deployment(env, loaded)
     built = build_plan(env, deployment.loaded, target=target, sets=sets or {},
                        runtime_environ=deployment.runtime.environment(), token=deployment.token)
     if out is not None:
         built.save(out)
+    return built
+
+
+def _plan_kubernetes(env: Environment, loaded: LoadedPlaybook, *, target: str, sets: Mapping[str, Any],
+                     out: Path | None) -> Plan:
+    """The change for Helm/the operator; its files go beside the plan file (the commands name them)."""
+    from migrator.planner import build_kubernetes_plan
+    from migrator.runtime.kubernetes import KubernetesChange
+
+    out_dir = out.resolve().parent if out is not None else loaded.spec.migration.state_dir / "kubernetes"
+    built = build_kubernetes_plan(env, loaded, target=target, sets=sets, token=loaded.spec.milvus.token(env.environ),
+                                  out_dir=out_dir)
+    if out is not None:
+        built.save(out)
+        KubernetesChange.from_dict(built.facts["kubernetes"]).write_files(out_dir)
     return built
 
 
@@ -73,12 +94,16 @@ def _context(env: Environment, deployment: Deployment, plan_: Plan, journal: Jou
 
 
 def _confirm(env: Environment, plan_: Plan, yes: bool) -> None:
+    _ask(env, f"Migrate {plan_.playbook_path} from {plan_.source_mq} to {plan_.target_mq} "
+              f"({len(plan_.steps)} steps; writes are denied meanwhile)? [y/N] ", yes)
+
+
+def _ask(env: Environment, question: str, yes: bool) -> None:
     if yes:
         return
     if not env.interactive:
         raise BadInput("apply changes a live deployment: pass --yes when not on a terminal")
-    env.stderr.write(f"Migrate {plan_.playbook_path} from {plan_.source_mq} to {plan_.target_mq} "
-                     f"({len(plan_.steps)} steps; writes are denied meanwhile)? [y/N] ")
+    env.stderr.write(question)
     env.stderr.flush()
     assert env.stdin is not None
     if env.stdin.readline().strip().lower() not in ("y", "yes"):
@@ -102,12 +127,12 @@ def apply(
 
     if plan_path is None and playbook_path is None:
         raise BadInput("give a PLAN file, or --playbook to plan and apply in one go")
+    loaded = load_playbook(playbook_path if playbook_path is not None else Path(Plan.load(plan_path).playbook_path))
+    if loaded.spec.runtime.kind == "kubernetes":
+        return _apply_kubernetes(env, loaded, plan_path=plan_path, target=target, sets=sets or {}, yes=yes,
+                                 dry_run=dry_run, resume=resume)
+    deployment = _deployment(env, loaded)
     if resume:
-        if playbook_path is None:
-            if plan_path is None:
-                raise BadInput("--resume needs --playbook (or the PLAN file)")
-            playbook_path = Path(Plan.load(plan_path).playbook_path)
-        deployment = open_deployment(env, playbook_path)
         journal = Journal.load(deployment.journal_path)
         if journal is None:
             raise BadInput(f"--resume: no journal at {deployment.journal_path}; nothing to resume")
@@ -117,14 +142,10 @@ def apply(
     else:
         if plan_path is not None:
             plan_ = Plan.load(plan_path)
-            deployment = open_deployment(env, Path(plan_.playbook_path))
-            check_fresh(plan_, deployment.loaded.sha256)
+            check_fresh(plan_, loaded.sha256)
         else:
-            assert playbook_path is not None
-            deployment = open_deployment(env, playbook_path)
-            plan_ = plan(env, playbook_path, target=target, sets=sets)
-        if plan_.errors:
-            raise Refused("preflight refused: " + "; ".join(f"{f.key}: {f.message}" for f in plan_.errors))
+            plan_ = plan(env, loaded.path, target=target, sets=sets)
+        _refuse_preflight_errors(plan_)
         if plan_.nothing_to_do:
             return {"status": DONE, "message": f"Milvus already runs on {plan_.target_mq}: nothing to do"}
         previous = Journal.load(deployment.journal_path)
@@ -160,6 +181,65 @@ def apply(
             # Written on failure too: the report says what happened and what was rolled back.
             report = _finish(env, ctx, dry_run=False)
         return report
+
+
+def _refuse_preflight_errors(plan_: Plan) -> None:
+    if plan_.errors:
+        raise Refused("preflight refused: " + "; ".join(f"{f.key}: {f.message}" for f in plan_.errors))
+
+
+def _apply_kubernetes(env: Environment, loaded: LoadedPlaybook, *, plan_path: Path | None, target: str,
+                      sets: Mapping[str, Any], yes: bool, dry_run: bool, resume: bool) -> dict[str, Any]:
+    """Helm/the operator roll the change out. The tool runs its commands only when the playbook asks
+    (runtime.run_kubectl) and helm/kubectl are on PATH; otherwise it writes the files and says what to
+    run: nothing failed, the operator applies it (exit 0)."""
+    from migrator.runtime.kubernetes import KubernetesChange, run_change
+
+    if resume:
+        raise BadInput("--resume: apply on Kubernetes keeps no journal; run apply again "
+                       "(the same helm upgrade or kubectl patch applied twice changes nothing more)")
+    if plan_path is not None:
+        plan_ = Plan.load(plan_path)
+        check_fresh(plan_, loaded.sha256)
+    else:
+        plan_ = plan(env, loaded.path, target=target, sets=sets)
+    _refuse_preflight_errors(plan_)
+    kubernetes = plan_.facts["kubernetes"]
+    change = KubernetesChange.from_dict(kubernetes)
+    out_dir = Path(kubernetes["out_dir"])
+    runtime = loaded.spec.runtime
+    missing = change.missing_tools()
+    runs = runtime.run_kubectl and not missing
+    if dry_run:
+        would = (f"run: {change.shown_commands()}" if runs
+                 else f"write {', '.join(change.files)} in {out_dir} and print the commands for you to run")
+        return {"status": "dry-run", "message": f"dry run, nothing written or run: apply would {would}",
+                "kubernetes": kubernetes}
+    if not runs:
+        why = "runtime.run_kubectl is false" if not runtime.run_kubectl else f"{', '.join(missing)} not on PATH"
+        written = change.write_files(out_dir)
+        return {"status": "emitted", "message": _kubernetes_handover(why, plan_, written, change),
+                "kubernetes": kubernetes}
+    _ask(env, f"Roll out {plan_.target_mq} to {runtime.manager} release {runtime.release} in namespace "
+              f"{runtime.namespace} ({change.shown_commands()})? [y/N] ", yes)
+    with DeploymentLock(loaded.spec.migration.state_dir / "lock"):
+        env.log.info("apply.kubernetes.start", target=plan_.target_mq, manager=runtime.manager,
+                     commands=len(change.commands))
+        run_change(change, runtime, out_dir)
+        env.log.info("apply.kubernetes.end", target=plan_.target_mq)
+    return {"status": DONE, "kubernetes": kubernetes,
+            "message": f"ran: {change.shown_commands()}; the rollout finished. Check the new pod's log for "
+                       f"`try to init mq` with mqType={plan_.target_mq}, then allow writes again."}
+
+
+def _kubernetes_handover(why: str, plan_: Plan, written: list[Path], change: Any) -> str:
+    lines = [f"{why}: the tool does not roll out the change; the operator applies it:",
+             "  1. deny writes and FlushAll (docs/deployments/kubernetes.md)",
+             f"  2. review {', '.join(str(path) for path in written)}",
+             "  3. run:"]
+    lines += ["       " + " ".join(argv) for argv in change.commands]
+    lines.append(f"  4. check the new pod's log for `try to init mq` with mqType={plan_.target_mq}, then allow writes")
+    return "\n".join(lines)
 
 
 def _finish(env: Environment, ctx: Any, *, dry_run: bool) -> dict[str, Any]:

@@ -52,7 +52,9 @@ def runtime_for_playbook(playbook: Playbook, environ: Mapping[str, str]) -> Runt
     if spec.kind == "kubernetes":
         from migrator.errors import Refused
 
-        # Helm/the operator restart the pod; the tool emits their change (runtime/kubernetes.py).
+        # Helm/the operator restart the pod: plan and apply take their own path (the change and
+        # its commands, runtime/kubernetes.py); nothing else can drive the pod.
         raise Refused("runtime kind kubernetes: Milvus is stopped and started by Helm or the operator, not by this tool",
-                      hint="see docs/deployments/kubernetes.md: plan emits the values/CR change and its kubectl commands")
+                      hint="`milvus-migrate plan`/`apply` emit (or run) the values/CR change and its commands; "
+                           "`plan --to rocksmq` gives the way back (docs/deployments/kubernetes.md)")
     raise NotImplementedError(f"runtime kind {spec.kind}")  # pragma: no cover - the schema admits only known kinds

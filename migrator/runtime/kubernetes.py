@@ -27,6 +27,26 @@ class KubernetesChange:
     def as_dict(self) -> dict[str, Any]:
         return {"target": self.target, "files": self.files, "commands": self.commands}
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "KubernetesChange":
+        return cls(raw["target"], dict(raw["files"]), [list(argv) for argv in raw["commands"]])
+
+    def shown_commands(self) -> str:
+        return "; ".join(" ".join(argv) for argv in self.commands)
+
+    def missing_tools(self) -> list[str]:
+        """The commands' programs (helm, kubectl) that are not on PATH."""
+        return sorted({argv[0] for argv in self.commands if shutil.which(argv[0]) is None})
+
+    def write_files(self, out_dir: Path) -> list[Path]:
+        """Write the values/patch files where the commands expect them."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in self.files.items():
+            (out_dir / name).write_text(text, encoding="utf-8")
+            written.append(out_dir / name)
+        return written
+
 
 def natsmq_store_dir(natsmq: Mapping[str, Any]) -> str:
     """storeDir must be on the persisted volume, or JetStream's data dies with the pod."""
@@ -88,15 +108,12 @@ def run_change(change: KubernetesChange, spec: KubernetesRuntimeSpec, out_dir: P
     """Write the change's files and run its commands; refuse (naming them) unless allowed and possible."""
     from migrator.runtime.command import run_argv
 
-    shown = "; ".join(" ".join(argv) for argv in change.commands)
+    shown = change.shown_commands()
     if not spec.run_kubectl:
         raise Refused("runtime.run_kubectl is false: the tool does not roll out the change itself",
                       hint=f"review the files in {out_dir} and run: {shown}")
-    missing = sorted({argv[0] for argv in change.commands if shutil.which(argv[0]) is None})
-    if missing:
+    if missing := change.missing_tools():
         raise Refused(f"{', '.join(missing)} not on PATH", hint=f"run by hand: {shown}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, text in change.files.items():
-        (out_dir / name).write_text(text)
+    change.write_files(out_dir)
     for argv in change.commands:
         run_argv(argv, timeout_s)

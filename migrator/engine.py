@@ -132,6 +132,7 @@ def rollback_steps(ctx: RunContext) -> list[Step]:
     def check_counts(c: RunContext) -> str:
         from migrator.milvus import Snapshot
 
+        verify.reprove_deny(c)
         raw = c.journal.recall("snapshot", "snapshot")
         if raw is None:
             return "no snapshot was taken before the failure; nothing to compare"

@@ -91,6 +91,6 @@ def confirm_mq(ctx: RunContext, target: str | None = None, start_step: str = "st
         if not (store / "jetstream").is_dir():
             raise NotRolledBack(f"Milvus logged natsmq but {store / 'jetstream'} does not exist")
     healthy_in = ctx.runtime.wait_healthy(ctx.deadlines.start_s)
-    ctx.journal.remember("confirm-mq" if start_step == "start" else f"confirm-{start_step}",
-                         nats_port=evidence.nats_port, init_line=evidence.init_line)
+    # Kept with the start it proves: verify reads the real port (natsmq.server.port may be -1).
+    ctx.journal.remember(start_step, nats_port=evidence.nats_port, init_line=evidence.init_line)
     return f"log proves mqType={evidence.mq_type}; healthz OK after {healthy_in:.1f} s more"

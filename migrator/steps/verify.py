@@ -45,7 +45,7 @@ def check_nats(ctx: RunContext) -> str:
     from migrator.nats import check_streams
 
     effective = ctx.effective()
-    port = ctx.journal.recall("confirm-mq", "nats_port") or int(effective.get("natsmq.server.port").value)
+    port = ctx.journal.recall("start", "nats_port") or int(effective.get("natsmq.server.port").value)
     max_age_min = float(effective.get("natsmq.server.retention.maxAge").value or 4320)
     prefix = str(effective.get("msgChannel.chanNamePrefix.cluster").raw or "by-dev")
     channels = int(effective.get("rootCoord.dmlChannelNum").raw or 16)
@@ -55,13 +55,18 @@ def check_nats(ctx: RunContext) -> str:
     return f"JetStream on port {port}: {len(report.streams)} streams, max_age {max_age_min * 60:.0f} s"
 
 
-def verify(ctx: RunContext) -> str:
-    snapshot = Snapshot.from_dict(ctx.journal.recall("snapshot", "snapshot"))
+def reprove_deny(ctx: RunContext) -> None:
+    """After a restart with forceDeny already true, inserts pass for a few seconds (until the quota
+    center's first cycle): prove the deny again before counting, or a stray write could hide a
+    lost row, and a later 'accepted' probe could be that window rather than the allow."""
     with ctx.milvus() as milvus:
-        # After a restart with forceDeny already true, inserts pass for a few seconds: prove
-        # the deny again before counting, or a stray write could hide a lost row.
         milvus.ensure_probe()
         wait_for_write_state(ctx, milvus, denied=True, deadline_s=ctx.deadlines.deny_s * 2)
+
+
+def verify(ctx: RunContext) -> str:
+    snapshot = Snapshot.from_dict(ctx.journal.recall("snapshot", "snapshot"))
+    reprove_deny(ctx)
     parts = []
     if ctx.plan.target_mq == "natsmq":
         parts.append(check_nats(ctx))

@@ -201,3 +201,42 @@ def test_nats_port_taken_makes_milvus_fail_and_apply_rolls_back(fresh_sandbox: S
     assert status["writes_denied"] is False
     assert counts(fresh_sandbox) == EXPECTED
     assert user_insert_works(fresh_sandbox)
+
+
+def test_log_line_never_seen_hits_the_deadline_and_rolls_back(fresh_sandbox: Sandbox, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Milvus really starts on NATS, but the log source the playbook names never shows the proof
+    (a wrong path, a log shipper that lags): the confirm deadline passes and apply rolls back."""
+    import migrator.runtime
+    from migrator.logs import FileFollower
+
+    silent = tmp_path / "a-log-milvus-never-writes.log"
+    silent.write_text("")
+    real_factory = migrator.runtime.runtime_for_playbook
+    followed: list[str] = []
+
+    class FirstLogSourceSilent:
+        def __init__(self, inner) -> None:
+            self._inner = inner
+
+        def __getattr__(self, name: str):
+            return getattr(self._inner, name)
+
+        def log_follower(self, mark: dict):
+            followed.append("silent" if not followed else "real")
+            if followed[-1] == "silent":
+                return FileFollower(silent, None)
+            return self._inner.log_follower(mark)
+
+    monkeypatch.setattr(migrator.runtime, "runtime_for_playbook",
+                        lambda playbook, environ: FirstLogSourceSilent(real_factory(playbook, environ)))
+    with open(fresh_sandbox.playbook, "a") as playbook:
+        playbook.write("  deadlines:\n    confirm_s: 15\n")
+
+    result = run_cli(apply_args(fresh_sandbox))
+    assert result.exit_code == 1, result.stderr
+    assert "no proof that Milvus runs on natsmq before the deadline" in result.stderr
+    assert followed == ["silent", "real"]  # the rollback's own proof came from the real log
+    assert mq_in_use(fresh_sandbox) == ("rocksmq", "rocksmq")
+    assert counts(fresh_sandbox) == EXPECTED
+    assert user_insert_works(fresh_sandbox)

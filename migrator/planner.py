@@ -5,7 +5,6 @@ The same rules run again in apply's preflight step, against the deployment as it
 
 from __future__ import annotations
 
-import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping
@@ -265,11 +264,10 @@ def _backup_room_findings(loaded: LoadedPlaybook, rocksmq_facts: dict[str, Any])
     backup_dir = loaded.spec.migration.backup_dir
     if backup_dir is None:
         return [PlanFinding("error", "migration.backup_dir", "migration.backup is true but no backup_dir is set")]
+    from migrator.rocksmq.files import free_bytes
+
     needed = int(rocksmq_facts.get("bytes_on_disk", 0))
-    probe = backup_dir
-    while not probe.exists() and probe != probe.parent:
-        probe = probe.parent
-    free = shutil.disk_usage(probe).free
+    free = free_bytes(backup_dir)
     if needed and free < needed * 1.1:
         return [PlanFinding("error", "migration.backup_dir",
                             f"{backup_dir}: {free} bytes free, the backup needs about {needed}")]

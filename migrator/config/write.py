@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from migrator.errors import Refused
+from migrator.fsutil import fsync_path
 
 
 def write_atomic(path: Path, text: str) -> Path:
@@ -40,7 +41,7 @@ def write_atomic(path: Path, text: str) -> Path:
     except BaseException:
         _remove_quietly(temp_name)
         raise
-    _fsync_dir(target.parent)
+    fsync_path(target.parent)
     return target
 
 
@@ -73,7 +74,7 @@ def keep_original(path: Path, dest_dir: Path) -> tuple[Path, str]:
                 raise
             os.chmod(copy, source.stat().st_mode & 0o777)
         Path(f"{copy}.sha256").write_text(f"{digest}  {copy.name}\n", encoding="utf-8")
-        _fsync_dir(dest_dir)
+        fsync_path(dest_dir)
     except OSError as error:
         raise Refused(f"cannot keep a copy of {source} in {dest_dir}: {error.strerror or error}") from None
     return copy, digest
@@ -99,11 +100,3 @@ def _remove_quietly(name: str) -> None:
         os.unlink(name)
     except FileNotFoundError:
         pass
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -27,15 +27,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from migrator.errors import BadInput, Refused
+from migrator.fsutil import fsync_path, write_bytes_atomic
 from migrator.rocksmq.files import (
     copy_and_hash,
     existing_ancestor,
     free_bytes,
-    fsync_dir,
     fsync_files,
     hash_file,
     regular_files,
-    write_atomically,
 )
 from migrator.rocksmq.layout import RocksmqDirs, is_locked, is_rocksdb_dir, meta_kv_path, rocksmq_dirs
 from migrator.rocksmq.safety import refuse_unsafe_target
@@ -170,7 +169,7 @@ def _make_durable(dest: Path, copies: list[Path], entries: list[ManifestEntry]) 
     is on disk before the manifest is written."""
     fsync_files(copies, COPY_THREADS)
     for directory in sorted({(dest / entry.path).parent for entry in entries} | {dest / part for part in PARTS}):
-        fsync_dir(directory)
+        fsync_path(directory)
 
 
 def _clear(dest: Path) -> None:
@@ -215,7 +214,7 @@ def create_backup(path: Path | str, dest: Path | str, *, milvus_running: bool) -
             created_at=datetime.now(timezone.utc).isoformat(),
             files=entries,
         )
-        write_atomically(dest / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=1).encode())
+        write_bytes_atomic(dest / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=1).encode())
     except BaseException:
         # Interrupted or failed: leave nothing that could pass for a backup.
         shutil.rmtree(dest) if created else _clear(dest)
@@ -313,11 +312,11 @@ def restore_backup(dest: Path | str, path: Path | str, force: bool = False) -> M
         for part, target in targets.items():
             staging[part].mkdir(exist_ok=True)
             for directory in sorted({c.parent for c in copies if c.is_relative_to(staging[part])} | {staging[part]}):
-                fsync_dir(directory)
+                fsync_path(directory)
             if target.exists():
                 shutil.rmtree(target)
             os.replace(staging[part], target)
-            fsync_dir(target.parent)
+            fsync_path(target.parent)
     except BaseException:
         for directory in staging.values():
             shutil.rmtree(directory, ignore_errors=True)

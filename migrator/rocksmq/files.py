@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
+from migrator.fsutil import fsync_path
+
 # 1 MiB chunks stay in the CPU cache between the read, the hash and the write; 4-8 MiB measured no
 # faster (benchmarks/bench_rocksmq.py --strategies), and hashing is what bounds the copy.
 CHUNK = 1024 * 1024
@@ -68,15 +70,8 @@ def fsync_files(paths: Iterable[Path], threads: int = 2) -> None:
     """fsync every file (on `threads` threads); raises the first write error. Call it before writing
     whatever declares the files complete."""
 
-    def sync(path: Path) -> None:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
     with ThreadPoolExecutor(threads) as pool:
-        list(pool.map(sync, paths))
+        list(pool.map(fsync_path, paths))
 
 
 def hash_file(path: Path) -> tuple[int, str]:
@@ -92,25 +87,6 @@ def hash_file(path: Path) -> tuple[int, str]:
             digest.update(view[:read])  # releases the GIL: files are hashed on several threads
             size += read
     return size, digest.hexdigest()
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """temp file, fsync, rename, fsync the directory: readers see the old file or the whole new one."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    fsync_dir(path.parent)
 
 
 def existing_ancestor(path: Path) -> Path:

@@ -209,7 +209,7 @@ def test_manifest_is_written_only_after_every_copy_and_directory_is_fsynced(rock
     import migrator.rocksmq.backup as backup
 
     events = []
-    real_fsync_files, real_fsync_dir, real_write = backup.fsync_files, backup.fsync_dir, backup.write_atomically
+    real_fsync_files, real_fsync_dir, real_write = backup.fsync_files, backup.fsync_path, backup.write_bytes_atomic
 
     def fsync_files(paths, threads):
         paths = list(paths)
@@ -217,8 +217,8 @@ def test_manifest_is_written_only_after_every_copy_and_directory_is_fsynced(rock
         real_fsync_files(paths, threads)
 
     monkeypatch.setattr(backup, "fsync_files", fsync_files)
-    monkeypatch.setattr(backup, "fsync_dir", lambda d: (events.append(("dir", d)), real_fsync_dir(d)))
-    monkeypatch.setattr(backup, "write_atomically", lambda path, data: (events.append(("manifest", path)), real_write(path, data)))
+    monkeypatch.setattr(backup, "fsync_path", lambda d: (events.append(("dir", d)), real_fsync_dir(d)))
+    monkeypatch.setattr(backup, "write_bytes_atomic", lambda path, data: (events.append(("manifest", path)), real_write(path, data)))
     dest = tmp_path / "backup"
     manifest = create_backup(rocksmq, dest, milvus_running=milvus_running)
     kinds = [kind for kind, _ in events]

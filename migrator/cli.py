@@ -23,6 +23,7 @@ from migrator.commands import migrate as migrate_commands
 from migrator.commands import sandbox as sandbox_commands
 from migrator.context import Environment
 from migrator.errors import ExitCode, MigrateError
+from migrator.redact import redact_text
 
 
 class OutputFormat(str, Enum):
@@ -93,7 +94,7 @@ def main(argv: Sequence[str] | None = None, environment: Environment | None = No
     except MigrateError as error:
         if env.verbose:
             env.stderr.write(traceback.format_exc())
-        env.stderr.write(f"error: {error.message}\n")
+        env.stderr.write(f"error: {redact_text(error.message)}\n")
         if error.hint:
             env.stderr.write(f"hint: {error.hint}\n")
         return int(error.exit_code)

@@ -6,33 +6,12 @@ caller can leak a token or a password in a URI into a log.
 
 from __future__ import annotations
 
-import re
 from typing import Any, TextIO
 
 import structlog
 
 from migrator.context import Environment
-
-_SECRET_KEYS = re.compile(r"(token|password|passwd|secret|api_key|apikey)", re.IGNORECASE)
-_URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@")
-
-
-def redact_text(text: str) -> str:
-    """Strip `user:password@` from any URI inside a string."""
-    return _URI_CREDENTIALS.sub(r"\g<scheme>***@", text)
-
-
-def redact(value: Any, key: str = "") -> Any:
-    if key and _SECRET_KEYS.search(key):
-        return "***" if value not in (None, "") else value
-    if isinstance(value, str):
-        return redact_text(value)
-    if isinstance(value, dict):
-        return {k: redact(v, str(k)) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    return value
-
+from migrator.redact import redact
 
 def _redact_processor(_logger: Any, _name: str, event_dict: dict) -> dict:
     return {k: redact(v, k) for k, v in event_dict.items()}

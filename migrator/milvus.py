@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from migrator.errors import NotRolledBack
+from migrator.redact import redact_text
 
 PROBE_COLLECTION = "milvus_migrate_probe"
 _WRITE_DENIED = re.compile(r"deactivated by the administrator|disabled by the administrator|force.?deny", re.I)
@@ -90,8 +91,8 @@ def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay:
 
 
 def _short(error: BaseException) -> str:
-    text = str(error).replace("\n", " ")
-    return text[:300]
+    # pymilvus messages may quote the uri it was given, credentials included.
+    return redact_text(str(error).replace("\n", " "))[:300]
 
 
 class MilvusAdapter:
@@ -112,7 +113,7 @@ class MilvusAdapter:
                 self._clients[database] = MilvusClient(uri=self.uri, token=self._token, db_name=database,
                                                        timeout=self._timeout)
             except Exception as error:  # noqa: BLE001
-                raise MilvusUnavailable(f"cannot connect to Milvus at {self.uri}: {_short(error)}") from error
+                raise MilvusUnavailable(f"cannot connect to Milvus at {redact_text(self.uri)}: {_short(error)}") from error
         return self._clients[database]
 
     def close(self) -> None:

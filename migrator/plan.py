@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.errors import BadInput, Refused
-from migrator.log_setup import redact
+from migrator.redact import redact
 
 SCHEMA_VERSION = 1
 

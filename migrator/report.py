@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.journal import Journal, write_json_atomic
-from migrator.log_setup import redact
+from migrator.redact import redact
 
 
 def build_report(journal: Journal, *, dry_run: bool = False) -> dict[str, Any]:

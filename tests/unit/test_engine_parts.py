@@ -12,7 +12,7 @@ import pytest
 
 from migrator.errors import BadInput, Refused
 from migrator.journal import DONE, DeploymentLock, Journal, write_json_atomic
-from migrator.log_setup import redact
+from migrator.redact import redact
 from migrator.plan import Plan, PlanFinding, PlannedStep, check_fresh, sha256_of
 from migrator.playbook import load_playbook
 from migrator.report import build_report, render_markdown
@@ -59,8 +59,9 @@ def test_plan_with_another_schema_is_bad_input(tmp_path: Path) -> None:
 
 def test_secrets_never_reach_plan_or_logs() -> None:
     data = {"uri": "http://root:Milvus@10.0.0.1:19530", "token": "s3cr3t", "nested": {"password": "x"},
-            "text": "connect to https://u:p@host/path failed"}
+            "text": "connect to https://u:p@host/path failed", "token_env": "MILVUS_TOKEN"}
     clean = json.dumps(redact(data))
+    assert '"token_env": "MILVUS_TOKEN"' in clean  # the variable's name is no secret
     for secret in ("Milvus@", "s3cr3t", '"x"', "u:p@"):
         assert secret not in clean
     assert "http://***@10.0.0.1:19530" in clean

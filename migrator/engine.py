@@ -11,7 +11,7 @@ import signal
 import time
 import traceback
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 from migrator.errors import Interrupted, MigrateError, NotRolledBack, RolledBack
 from migrator.journal import DONE, FAILED, INTERRUPTED, ROLLED_BACK, ROLLING_BACK, RUNNING
@@ -37,8 +37,18 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 def run_steps(ctx: RunContext, steps: list[Step], *, rollback_on_failure: bool = True,
               progress: "Progress | None" = None) -> None:
+    """The migration's steps, in order, skipping those the journal has as done."""
+    _run(ctx, steps, phase="apply", status=RUNNING, progress=progress,
+         on_failure=lambda step, message: _after_failure(ctx, step, message, rollback_on_failure))
+    ctx.journal.set_status(DONE)
+
+
+def _run(ctx: RunContext, steps: list[Step], *, phase: str, status: str, progress: "Progress | None",
+         on_failure: Callable[[Step, str], None]) -> None:
     journal, log = ctx.journal, ctx.env.log
-    journal.set_status(RUNNING)
+    # The phase tells `apply --resume` whether to go on forward or to finish a rollback.
+    journal.data["phase"] = phase
+    journal.set_status(status)
     current = "between steps"
     try:
         with sigterm_as_interrupt():
@@ -46,18 +56,19 @@ def run_steps(ctx: RunContext, steps: list[Step], *, rollback_on_failure: bool =
                 if journal.is_done(step.id):
                     continue
                 current = step.id
-                _run_one(ctx, step, number, len(steps), rollback_on_failure, progress)
+                _run_one(ctx, step, number, len(steps), on_failure, progress)
                 current = "between steps"
     except KeyboardInterrupt:
-        # The signal landed outside a step's own handler (journal writes, logging).
-        journal.set_status(INTERRUPTED, error=f"interrupted during {current}")
-        log.warning("apply.interrupted", step=current)
+        # A signal inside a step is journaled by _run_one; this one landed between steps.
+        if journal.status != INTERRUPTED:
+            journal.set_status(INTERRUPTED, error=f"interrupted during {current}")
+            log.warning("apply.interrupted", step=current, phase=phase)
         raise Interrupted(f"interrupted during {current}; the journal is saved",
-                          hint="continue with `milvus-migrate apply --resume`") from None
-    journal.set_status(DONE)
+                          hint="continue with `milvus-migrate apply --resume`, or undo with "
+                          "`milvus-migrate rollback`") from None
 
 
-def _run_one(ctx: RunContext, step: Step, number: int, total: int, rollback_on_failure: bool,
+def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: Callable[[Step, str], None],
              progress: "Progress | None") -> None:
     journal, log = ctx.journal, ctx.env.log
     started = time.monotonic()
@@ -75,9 +86,7 @@ def _run_one(ctx: RunContext, step: Step, number: int, total: int, rollback_on_f
         journal.fail(step.id, seconds, "interrupted", state=INTERRUPTED)
         journal.set_status(INTERRUPTED, error=f"interrupted during {step.id}")
         log.warning("step.interrupted", step=step.id, seconds=round(seconds, 2))
-        raise Interrupted(f"interrupted during {step.id}; the journal is saved",
-                          hint="continue with `milvus-migrate apply --resume`, or undo with "
-                          "`milvus-migrate rollback`") from None
+        raise
     except Exception as error:  # noqa: BLE001 - every failure is journaled, then handled once
         seconds = time.monotonic() - started
         message = error.message if isinstance(error, MigrateError) else f"{type(error).__name__}: {error}"
@@ -87,7 +96,8 @@ def _run_one(ctx: RunContext, step: Step, number: int, total: int, rollback_on_f
             ctx.env.stderr.write(traceback.format_exc())
         if progress:
             progress.end(step, f"FAILED: {message}", seconds)
-        _after_failure(ctx, step, message, rollback_on_failure)
+        on_failure(step, message)
+        raise  # on_failure raises its own error; this only keeps a broken one from going on
     seconds = time.monotonic() - started
     journal.finish(step.id, seconds, summary)
     log.info("step.end", step=step.id, seconds=round(seconds, 2), summary=summary)
@@ -155,32 +165,14 @@ def rollback_steps(ctx: RunContext) -> list[Step]:
 
 
 def rollback(ctx: RunContext, progress: "Progress | None" = None) -> None:
-    journal = ctx.journal
+    """Back to the source MQ, resumable like the migration itself."""
+
+    def failed(step: Step, message: str) -> None:
+        raise NotRolledBack(f"rollback step {step.id} failed: {message}")
+
     ctx.env.log.warning("rollback.start", source=ctx.plan.source_mq, target=ctx.plan.target_mq)
-    journal.set_status(ROLLING_BACK)
-    with sigterm_as_interrupt():
-        for step in rollback_steps(ctx):
-            if journal.is_done(step.id):
-                continue
-            started = time.monotonic()
-            journal.begin(step.id)
-            if progress:
-                progress.start(0, 0, step)
-            try:
-                summary = step.do(ctx)
-            except KeyboardInterrupt:
-                journal.fail(step.id, time.monotonic() - started, "interrupted", state=INTERRUPTED)
-                journal.set_status(INTERRUPTED, error=f"interrupted during {step.id}")
-                raise Interrupted(f"interrupted during {step.id}", hint="run `milvus-migrate rollback` again") from None
-            except MigrateError as error:
-                journal.fail(step.id, time.monotonic() - started, error.message)
-                ctx.env.log.error("rollback.failed", step=step.id, error=error.message)
-                raise
-            journal.finish(step.id, time.monotonic() - started, summary)
-            ctx.env.log.info("rollback.step", step=step.id, summary=summary)
-            if progress:
-                progress.end(step, summary or "done", time.monotonic() - started)
-    journal.set_status(ROLLED_BACK)
+    _run(ctx, rollback_steps(ctx), phase="rollback", status=ROLLING_BACK, progress=progress, on_failure=failed)
+    ctx.journal.set_status(ROLLED_BACK)
     ctx.env.log.warning("rollback.done", mq=ctx.plan.source_mq)
 
 
@@ -191,7 +183,7 @@ class Progress:
         self._stream = stream
 
     def start(self, number: int, total: int, step: Step) -> None:
-        counter = f"[{number}/{total}] " if total else "[rollback] "
+        counter = f"[{number}/{total}] "
         self._stream.write(f"{counter}{step.id}: {step.description} ...\n")
         self._stream.flush()
 

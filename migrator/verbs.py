@@ -172,7 +172,7 @@ def apply(
         env.log.info("apply.start", run_id=journal.data["run_id"], source=plan_.source_mq, target=plan_.target_mq,
                      resume=resume)
         try:
-            if journal.status == ROLLING_BACK:
+            if journal.data.get("phase") == "rollback":
                 rollback(ctx, progress)
             else:
                 run_steps(ctx, planned_steps(plan_, deployment.loaded.spec),

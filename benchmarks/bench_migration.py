@@ -60,13 +60,17 @@ def main() -> None:
             return float(steps[step]["seconds"])
 
         downtime = report["write_downtime_s"]
+        marks = journal["marks"]
         parts = {
-            "deny taking effect (deny-writes)": seconds("deny-writes"),
+            # From the forceDeny write, not the step's start: the probe collection is made before it.
+            "deny taking effect (forceDeny written -> probe rejected)": _ts(steps["deny-writes"]["ended_at"])
+            - marks["deny_at"],
             "FlushAll": seconds("flush-all"),
             "stop (bounded by stop_timeout_s)": seconds("stop"),
             "start until the log line + healthz": seconds("start") + seconds("confirm-mq"),
             "Milvus recovery: deny re-proved, all loaded collections answer (verify)": seconds("verify"),
-            "allow taking effect (allow-writes)": seconds("allow-writes"),
+            "allow taking effect (forceDeny restored -> probe accepted)": marks["allow_at"]
+            - _ts(steps["allow-writes"]["started_at"]),
         }
         measured = sum(parts.values())
         restart_to_strong = _ts(steps["verify"]["ended_at"]) - _ts(steps["start"]["started_at"])

@@ -29,7 +29,7 @@ def build_report(journal: Journal, *, dry_run: bool = False) -> dict[str, Any]:
         "started_at": journal.data["started_at"],
         "ended_at": journal.data.get("ended_at"),
         "write_downtime_s": downtime,
-        "all_loaded_answer_strong_s": verify.get("all_answer_strong_s"),
+        "restart_to_all_loaded_strong_s": verify.get("restart_to_all_strong_s"),
         "steps": [
             {"id": step_id, "state": entry.get("state"), "seconds": entry.get("seconds"),
              "summary": entry.get("summary") or entry.get("error")}
@@ -52,7 +52,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- {report['from']} -> {report['to']} on Milvus {report['milvus_version']} ({report['playbook']})",
         f"- status: **{report['status']}**" + (f" ({report['error']})" if report.get("error") else ""),
         f"- write-downtime (deny to allow): {_seconds(report['write_downtime_s'])}",
-        f"- every loaded collection answering a Strong query after: {_seconds(report['all_loaded_answer_strong_s'])}",
+        f"- restart until every loaded collection answers a Strong query: "
+        f"{_seconds(report['restart_to_all_loaded_strong_s'])}",
         "",
         "| step | state | seconds | what happened |",
         "|---|---|---:|---|",

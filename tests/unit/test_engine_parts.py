@@ -122,13 +122,14 @@ def test_report_counts_downtime_and_renders(tmp_path: Path) -> None:
     journal.mark("allow_at", 112.5)
     journal.begin("verify")
     journal.remember("verify", counts={"collections": {"default.a": {"rows": 10, "loaded": True}},
-                                       "all_answer_strong_s": 3.2})
+                                       "all_answer_strong_s": 3.2, "restart_to_all_strong_s": 30.5})
     journal.finish("verify", 4.0, "counts equal")
     report = build_report(journal)
     assert report["write_downtime_s"] == 12.5
     assert report["counts"] == [{"collection": "default.a", "loaded": True, "before": 10, "after": 10}]
     text = render_markdown(report)
     assert "write-downtime (deny to allow): 12.5 s" in text and "| verify | done |" in text
+    assert "restart until every loaded collection answers a Strong query: 30.5 s" in text
 
 
 def test_playbook_error_names_field_and_line(tmp_path: Path) -> None:

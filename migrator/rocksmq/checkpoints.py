@@ -6,15 +6,12 @@ Values are msgpb.MsgPosition protobufs, decoded by hand (four fields are all we 
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 import struct
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 
 from migrator.errors import BadInput
+from migrator.etcd_gateway import EtcdUnreachable, read_prefix
 
 CHECKPOINT_PREFIX = "{root}/meta/datacoord-meta/channel-cp/"
 # A vchannel is `<pchannel>_<collectionID>v<shard>`, e.g. by-dev-rootcoord-dml_0_4471234v0.
@@ -82,31 +79,17 @@ def parse_checkpoint(key: str, value: bytes) -> ChannelCheckpoint:
     )
 
 
-def _prefix_range_end(prefix: bytes) -> bytes:
-    return prefix[:-1] + bytes([prefix[-1] + 1])
-
-
 def read_checkpoints(etcd_url: str, root_path: str = "by-dev", timeout: float = 10.0) -> list[ChannelCheckpoint]:
     """Every channel checkpoint under `<root_path>/meta/datacoord-meta/channel-cp/`."""
-    prefix = CHECKPOINT_PREFIX.format(root=root_path.strip("/")).encode()
-    body = json.dumps(
-        {
-            "key": base64.b64encode(prefix).decode(),
-            "range_end": base64.b64encode(_prefix_range_end(prefix)).decode(),
-        }
-    ).encode()
-    url = etcd_url.rstrip("/") + "/v3/kv/range"
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    prefix = CHECKPOINT_PREFIX.format(root=root_path.strip("/"))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            reply = json.load(response)
-    except (urllib.error.URLError, OSError, ValueError) as error:
-        raise BadInput(f"cannot read checkpoints from etcd at {etcd_url}: {error}") from error
+        items = read_prefix(etcd_url, prefix, timeout=timeout)
+    except EtcdUnreachable as error:
+        raise BadInput(f"cannot read checkpoints from etcd at {etcd_url}: {error.reason}") from error
     checkpoints = []
-    for kv in reply.get("kvs", []):
-        key = base64.b64decode(kv["key"]).decode()
+    for key, value in items:
         try:
-            checkpoints.append(parse_checkpoint(key, base64.b64decode(kv.get("value", ""))))
+            checkpoints.append(parse_checkpoint(key, value))
         except ValueError as error:
             raise BadInput(f"etcd key {key} is not a MsgPosition: {error}") from error
     return checkpoints

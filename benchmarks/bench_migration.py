@@ -67,7 +67,9 @@ def main() -> None:
             - marks["deny_at"],
             "FlushAll": seconds("flush-all"),
             "stop (bounded by stop_timeout_s)": seconds("stop"),
-            "start until the log line + healthz": seconds("start") + seconds("confirm-mq"),
+            "start until the log line": seconds("start") + seconds("confirm-mq"),
+            "new process registers; the stopped one's sessions removed": seconds("expire-dead-sessions"),
+            "healthz OK": seconds("healthy"),
             "Milvus recovery: deny re-proved, all loaded collections answer (verify)": seconds("verify"),
             "allow taking effect (forceDeny restored -> probe accepted)": marks["allow_at"]
             - _ts(steps["allow-writes"]["started_at"]),

@@ -126,7 +126,7 @@ def _after_failure(ctx: RunContext, step: Step, message: str, rollback_on_failur
 
 def rollback_steps(ctx: RunContext) -> list[Step]:
     """Back to the source MQ. Each step is idempotent, so a rollback can itself be resumed."""
-    from migrator.steps import service, verify, writes
+    from migrator.steps import service, sessions, verify, writes
 
     source = ctx.plan.source_mq
     journal = ctx.journal
@@ -157,6 +157,9 @@ def rollback_steps(ctx: RunContext) -> list[Step]:
                  lambda c: service.start(c, step_id="rollback-start")),
             Step("rollback-confirm", f"the log shows mqType={source} after this start",
                  lambda c: service.confirm_mq(c, target=source, start_step="rollback-start")),
+            Step("rollback-expire-dead-sessions", "remove the stopped process's etcd sessions",
+                 sessions.expire_dead_sessions),
+            Step("rollback-healthy", "healthz says OK", service.healthy),
             Step("rollback-verify", "row counts equal the snapshot", check_counts),
         ]
     steps.append(Step("rollback-allow-writes", "forceDeny back to the value found; a probe insert succeeds",

@@ -96,6 +96,7 @@ def playbook_text(layout: SandboxLayout, state: SandboxState) -> str:
         name=layout.root.name,
         proxy_port=state.ports["proxy"],
         metrics_port=state.ports["metrics"],
+        etcd_port=state.ports["etcd_client"],
         config_dir=layout.config_dir,
         binary=bin_dir / "milvus",
         bin_dir=bin_dir,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from migrator.plan import Plan
-from migrator.steps import data, service, storage, verify, writes
+from migrator.steps import data, service, sessions, storage, verify, writes
 from migrator.steps.base import RunContext, Step
 
 
@@ -42,8 +42,12 @@ def planned_steps(plan: Plan, playbook: Any) -> list[Step]:
              service.rewrite_config, would=lambda ctx: f"write {plan.config_target}:\n{plan.config_diff}"),
         Step("start", "start Milvus (log position marked first)", service.start,
              would=lambda ctx: f"start Milvus through the {playbook.runtime.kind} runtime"),
-        Step("confirm-mq", f"the log shows `try to init mq` mqType={target} after this start; healthz OK",
+        Step("confirm-mq", f"the log shows `try to init mq` mqType={target} after this start",
              service.confirm_mq, would=lambda ctx: f"wait for mqType={target} in Milvus's log"),
+        Step("expire-dead-sessions", "remove the stopped process's etcd sessions, so its collections move "
+             "to the new process now instead of after common.session.ttl", sessions.expire_dead_sessions,
+             would=lambda ctx: "remove the etcd sessions of the stopped Milvus process"),
+        Step("healthy", "healthz says OK", service.healthy, would=lambda ctx: "wait for healthz"),
         Step("verify", "counts equal the snapshot, loaded collections load again"
              + (", one JetStream stream per channel" if target == "natsmq" else ""),
              verify.verify, would=lambda ctx: "load and count every collection on the new MQ"),

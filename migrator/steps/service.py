@@ -14,6 +14,10 @@ NATS_STORE_DIR = "natsmq.server.storeDir"
 
 
 def stop(ctx: RunContext) -> str:
+    from migrator.steps.sessions import record_server_ids
+
+    if ctx.runtime.running():
+        record_server_ids(ctx, "stop")  # expire-dead-sessions removes exactly these after the restart
     deadline = getattr(ctx.playbook.runtime, "stop_timeout_s", ctx.deadlines.stop_s)
     result = ctx.runtime.stop(deadline)
     if result.pid is None and not ctx.runtime.running():
@@ -90,7 +94,10 @@ def confirm_mq(ctx: RunContext, target: str | None = None, start_step: str = "st
         store = ctx.playbook.host_path(str(ctx.effective().get(NATS_STORE_DIR).value))
         if not (store / "jetstream").is_dir():
             raise NotRolledBack(f"Milvus logged natsmq but {store / 'jetstream'} does not exist")
-    healthy_in = ctx.runtime.wait_healthy(ctx.deadlines.start_s)
     # Kept with the start it proves: verify reads the real port (natsmq.server.port may be -1).
     ctx.journal.remember(start_step, nats_port=evidence.nats_port, init_line=evidence.init_line)
-    return f"log proves mqType={evidence.mq_type}; healthz OK after {healthy_in:.1f} s more"
+    return f"log proves mqType={evidence.mq_type}"
+
+
+def healthy(ctx: RunContext) -> str:
+    return f"healthz OK after {ctx.runtime.wait_healthy(ctx.deadlines.start_s):.1f} s"

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.milvus
 
 EXPECTED = {f"{s.database}.{s.name}": s.expected_rows for s in SEED}
 STEPS = ["preflight", "deny-writes", "flush-all", "snapshot", "stop", "rewrite-config", "start", "confirm-mq",
-         "verify", "allow-writes"]
+         "expire-dead-sessions", "healthy", "verify", "allow-writes"]
 
 
 def counts(sandbox: Sandbox) -> dict[str, int]:

@@ -136,10 +136,10 @@ def test_playbook_error_names_field_and_line(tmp_path: Path) -> None:
     import string
 
     source = (REPO / "playbooks" / "sandbox.yaml").read_text()
-    names = {"dir", "name", "proxy_port", "metrics_port", "config_dir", "binary", "bin_dir", "run_dir", "pid_file",
+    names = {"dir", "name", "proxy_port", "metrics_port", "etcd_port", "config_dir", "binary", "bin_dir", "run_dir", "pid_file",
              "stdout_log", "log_dir"}
     good = string.Template(source).substitute({n: "1234" if n.endswith("port") else f"/x/{n}" for n in names})
-    bad = good.replace("stop_timeout_s: 5", "stop_timeout_s: -1")
+    bad = good.replace("stop_timeout_s: 2", "stop_timeout_s: -1")
     path = tmp_path / "pb.yaml"
     path.write_text(bad)
     with pytest.raises(BadInput) as error:

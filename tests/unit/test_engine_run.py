@@ -82,3 +82,18 @@ def test_dry_run_gate_closes_before_side_effects(tmp_path: Path) -> None:
     assert calls == ["snapshot"]
     assert ctx.journal.data["steps"]["stop"]["summary"] == "would stop it"
     assert not (tmp_path / "journal.json").exists()
+
+
+def test_dead_sessions_are_the_lower_server_ids_of_reregistered_roles() -> None:
+    from migrator.steps.sessions import dead_session_keys
+
+    prefix = "by-dev/meta/session/"
+    keys = [prefix + name for name in ("datacoord", "id", "querycoord", "rootcoord", "querynode-6", "querynode-7",
+                                       "datanode-6", "datanode-7", "proxy-7", "indexnode-5")]
+    assert dead_session_keys(keys) == [prefix + "querynode-6", prefix + "datanode-6"]
+    # Nothing re-registered yet (the new process still starting): nothing is dead.
+    assert dead_session_keys([prefix + "querynode-6", prefix + "datanode-6"]) == []
+    # Knowing the stopped process's ServerID: all of its sessions, once any newer one exists.
+    assert dead_session_keys(keys, stopped_up_to=6) == [prefix + "querynode-6", prefix + "datanode-6",
+                                                        prefix + "indexnode-5"]
+    assert dead_session_keys([prefix + "querynode-6"], stopped_up_to=6) == []

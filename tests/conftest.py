@@ -50,7 +50,7 @@ def stop_sandbox(root: Path) -> None:
     from migrator.sandbox import lifecycle
 
     try:
-        lifecycle.down(quiet_env(), root, timeout_s=10.0)
+        lifecycle.down(quiet_env(), root, timeout_s=3.0)  # test data is disposable: no graceful wait
     except Exception:  # noqa: BLE001 - teardown must never mask the test's own result
         pass
 

@@ -140,12 +140,7 @@ def apply(
             return {"status": journal.status, "message": f"the last migration is already {journal.status}"}
         plan_ = Plan.from_dict(journal.data["plan"])
     else:
-        if plan_path is not None:
-            plan_ = Plan.load(plan_path)
-            check_fresh(plan_, loaded.sha256)
-        else:
-            plan_ = plan(env, loaded.path, target=target, sets=sets)
-        _refuse_preflight_errors(plan_)
+        plan_ = _fresh_plan(env, loaded, plan_path, target, sets)
         if plan_.nothing_to_do:
             return {"status": DONE, "message": f"Milvus already runs on {plan_.target_mq}: nothing to do"}
         previous = Journal.load(deployment.journal_path)
@@ -183,9 +178,17 @@ def apply(
         return report
 
 
-def _refuse_preflight_errors(plan_: Plan) -> None:
+def _fresh_plan(env: Environment, loaded: LoadedPlaybook, plan_path: Path | None, target: str,
+                sets: Mapping[str, Any] | None) -> Plan:
+    """The plan file, refused when stale, or a plan made now; refused when preflight found errors."""
+    if plan_path is not None:
+        plan_ = Plan.load(plan_path)
+        check_fresh(plan_, loaded.sha256)
+    else:
+        plan_ = plan(env, loaded.path, target=target, sets=sets)
     if plan_.errors:
         raise Refused("preflight refused: " + "; ".join(f"{f.key}: {f.message}" for f in plan_.errors))
+    return plan_
 
 
 def _apply_kubernetes(env: Environment, loaded: LoadedPlaybook, *, plan_path: Path | None, target: str,
@@ -198,12 +201,7 @@ def _apply_kubernetes(env: Environment, loaded: LoadedPlaybook, *, plan_path: Pa
     if resume:
         raise BadInput("--resume: apply on Kubernetes keeps no journal; run apply again "
                        "(the same helm upgrade or kubectl patch applied twice changes nothing more)")
-    if plan_path is not None:
-        plan_ = Plan.load(plan_path)
-        check_fresh(plan_, loaded.sha256)
-    else:
-        plan_ = plan(env, loaded.path, target=target, sets=sets)
-    _refuse_preflight_errors(plan_)
+    plan_ = _fresh_plan(env, loaded, plan_path, target, sets)
     kubernetes = plan_.facts["kubernetes"]
     change = KubernetesChange.from_dict(kubernetes)
     out_dir = Path(kubernetes["out_dir"])

@@ -120,3 +120,14 @@ def test_status_of_missing_sandbox_is_bad_input(tmp_path: Path) -> None:
     result = run_cli(["sandbox", "status", "--dir", str(tmp_path / "none")])
     assert result.exit_code == 2
     assert "no sandbox there" in result.stderr
+
+
+def test_missing_milvus_extra_is_refused_without_touching_disk(tmp_path: Path, monkeypatch) -> None:
+    import importlib.util
+
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "milvus" else real_find_spec(name, *a))
+    result = run_cli(["sandbox", "up", "--dir", str(tmp_path / "sb")])
+    assert result.exit_code == 3
+    assert "milvus-migrate[sandbox]" in result.stderr
+    assert not (tmp_path / "sb").exists()

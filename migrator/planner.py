@@ -115,10 +115,7 @@ def build_plan(
         findings += _backup_room_findings(loaded, facts.get("rocksmq", {}))
 
     plan = Plan(
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        tool_version=__version__,
-        playbook_path=str(loaded.path),
-        playbook_sha256=loaded.sha256,
+        **_provenance(loaded),
         source_mq=source,
         target_mq=target,
         milvus_version=version,
@@ -208,10 +205,7 @@ def build_kubernetes_plan(
     findings += _state_findings(spec.migration.state_dir)
 
     plan = Plan(
-        created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        tool_version=__version__,
-        playbook_path=str(loaded.path),
-        playbook_sha256=loaded.sha256,
+        **_provenance(loaded),
         source_mq=source,
         target_mq=target,
         milvus_version=version,
@@ -230,6 +224,12 @@ def build_kubernetes_plan(
     plan.steps += [PlannedStep(f"command-{number}", " ".join(argv)) for number, argv in enumerate(change.commands, 1)]
     env.log.info("plan.built", source=source, target=target, runtime="kubernetes", errors=len(plan.errors))
     return plan
+
+
+def _provenance(loaded: LoadedPlaybook) -> dict[str, str]:
+    """What every plan says about when, by what and from which playbook it was made."""
+    return {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tool_version": __version__,
+            "playbook_path": str(loaded.path), "playbook_sha256": loaded.sha256}
 
 
 def _state_findings(state_dir: Path) -> list[PlanFinding]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fcntl
-import re
 import shutil
 import time
 from contextlib import contextmanager
@@ -213,16 +212,14 @@ def config_mq_type(milvus_yaml: Path) -> str | None:
     return str((doc.get("mq") or {}).get("type"))
 
 
-_MQ_LINE = re.compile(r"try to init mq.*?mqType=(\w+)")
-
-
 def last_logged_mq_type(layout: SandboxLayout) -> str | None:
-    """The mqType of the last `try to init mq` line in the sandbox's logs (small files: read whole)."""
+    """The mqType of the last `try to init mq` line: on 2.3.5 those lines reach stdout only."""
+    from migrator.logs import MSG_INIT_MQ, FileFollower, parse_line
+
     found = None
-    for path in sorted(layout.log_dir.glob("*.log")):
-        try:
-            for match in _MQ_LINE.finditer(path.read_text(errors="replace")):
-                found = match.group(1)
-        except OSError:
-            continue
+    with FileFollower(layout.stdout_log) as follower:
+        for line in follower.lines(deadline=0.0):
+            parsed = parse_line(line)
+            if parsed is not None and parsed.message == MSG_INIT_MQ:
+                found = str(parsed.fields.get("mqType"))
     return found

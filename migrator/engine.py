@@ -13,7 +13,7 @@ import traceback
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-from migrator.errors import Interrupted, MigrateError, NotRolledBack, RolledBack
+from migrator.errors import Interrupted, MigrateError, NotRolledBack, Refused, RolledBack
 from migrator.journal import DONE, FAILED, INTERRUPTED, ROLLED_BACK, ROLLING_BACK, RUNNING
 from migrator.steps.base import RunContext, Step
 
@@ -39,12 +39,12 @@ def run_steps(ctx: RunContext, steps: list[Step], *, rollback_on_failure: bool =
               progress: "Progress | None" = None) -> None:
     """The migration's steps, in order, skipping those the journal has as done."""
     _run(ctx, steps, phase="apply", status=RUNNING, progress=progress,
-         on_failure=lambda step, message: _after_failure(ctx, step, message, rollback_on_failure))
+         on_failure=lambda step, error, message: _after_failure(ctx, step, error, message, rollback_on_failure))
     ctx.journal.set_status(DONE)
 
 
 def _run(ctx: RunContext, steps: list[Step], *, phase: str, status: str, progress: "Progress | None",
-         on_failure: Callable[[Step, str], None]) -> None:
+         on_failure: Callable[[Step, Exception, str], None]) -> None:
     journal, log = ctx.journal, ctx.env.log
     # The phase tells `apply --resume` whether to go on forward or to finish a rollback.
     journal.data["phase"] = phase
@@ -68,7 +68,7 @@ def _run(ctx: RunContext, steps: list[Step], *, phase: str, status: str, progres
                           "`milvus-migrate rollback`") from None
 
 
-def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: Callable[[Step, str], None],
+def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: Callable[[Step, Exception, str], None],
              progress: "Progress | None") -> None:
     journal, log = ctx.journal, ctx.env.log
     started = time.monotonic()
@@ -96,7 +96,7 @@ def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: C
             ctx.env.stderr.write(traceback.format_exc())
         if progress:
             progress.end(step, f"FAILED: {message}", seconds)
-        on_failure(step, message)
+        on_failure(step, error, message)
         raise  # on_failure raises its own error; this only keeps a broken one from going on
     seconds = time.monotonic() - started
     journal.finish(step.id, seconds, summary)
@@ -105,10 +105,12 @@ def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: C
         progress.end(step, summary or "done", seconds)
 
 
-def _after_failure(ctx: RunContext, step: Step, message: str, rollback_on_failure: bool) -> None:
+def _after_failure(ctx: RunContext, step: Step, error: Exception, message: str, rollback_on_failure: bool) -> None:
     changed = ctx.journal.started(CHANGES_START_AT)
     if not changed or ctx.dry_run:
         ctx.journal.set_status(ROLLED_BACK, error=f"{step.id}: {message}")
+        if isinstance(error, Refused):  # preflight said no: exit 3, as a refused plan does
+            raise Refused(f"{step.id}: {message}; nothing was changed")
         raise RolledBack(f"{step.id} failed: {message}; nothing had been changed")
     if not rollback_on_failure:
         ctx.journal.set_status(FAILED, error=f"{step.id}: {message}")
@@ -170,7 +172,7 @@ def rollback_steps(ctx: RunContext) -> list[Step]:
 def rollback(ctx: RunContext, progress: "Progress | None" = None) -> None:
     """Back to the source MQ, resumable like the migration itself."""
 
-    def failed(step: Step, message: str) -> None:
+    def failed(step: Step, error: Exception, message: str) -> None:
         raise NotRolledBack(f"rollback step {step.id} failed: {message}")
 
     ctx.env.log.warning("rollback.start", source=ctx.plan.source_mq, target=ctx.plan.target_mq)

@@ -64,6 +64,14 @@ def test_failure_before_any_change_is_reported_as_nothing_changed(tmp_path: Path
     assert Journal.load(tmp_path / "journal.json").status == ROLLED_BACK
 
 
+def test_preflight_refusal_at_apply_time_exits_3(tmp_path: Path) -> None:
+    from migrator.errors import Refused
+
+    ctx = context(tmp_path)
+    with pytest.raises(Refused, match="nothing was changed"):
+        run_steps(ctx, [Step("preflight", "", recorder([], "preflight", Refused("configured for kafka")))])
+
+
 def test_no_rollback_leaves_it_for_the_operator(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     steps = [Step("deny-writes", "", recorder([], "deny-writes")),

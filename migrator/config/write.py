@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from migrator.errors import Refused
-from migrator.fsutil import fsync_path
+from migrator.fsutil import fsync_path, write_bytes_atomic
 
 
 def write_atomic(path: Path, text: str) -> Path:
@@ -62,16 +62,7 @@ def keep_original(path: Path, dest_dir: Path) -> tuple[Path, str]:
         dest_dir.mkdir(parents=True, exist_ok=True)
         copy = _free_name(dest_dir, f"{source.name}.original", data)
         if not copy.exists():
-            handle, temp_name = _temp_beside(copy)
-            try:
-                with os.fdopen(handle, "wb") as temp:
-                    temp.write(data)
-                    temp.flush()
-                    os.fsync(temp.fileno())
-                os.replace(temp_name, copy)
-            except BaseException:
-                _remove_quietly(temp_name)
-                raise
+            write_bytes_atomic(copy, data)
             os.chmod(copy, source.stat().st_mode & 0o777)
         Path(f"{copy}.sha256").write_text(f"{digest}  {copy.name}\n", encoding="utf-8")
         fsync_path(dest_dir)

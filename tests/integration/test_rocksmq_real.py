@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from migrator.rocksmq import advice, inspect
-from tests.rocksmq_factory import tree_snapshot
+from tests.support.rocksmq import tree_snapshot
 
 
 @pytest.mark.milvus

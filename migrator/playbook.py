@@ -162,6 +162,8 @@ class MigrationSpec(_Strict):
     backup: bool = False
     cleanup: bool = False
     natsmq: dict[str, Any] = {}  # natsmq.server.* settings for the NATS target, e.g. {"port": 4222}
+    # The client port Milvus listens on while clients are isolated; default: a free one, chosen per run.
+    isolation_port: int | None = Field(None, ge=1, le=65535)
     deadlines: Deadlines = Deadlines()
 
 

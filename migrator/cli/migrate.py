@@ -45,7 +45,7 @@ def register(app: typer.Typer) -> None:
         resume: bool = typer.Option(False, "--resume", help="Continue the migration in the journal."),
         no_rollback: bool = typer.Option(False, "--no-rollback", help="On failure leave it for the operator (exit 4)."),
     ) -> None:
-        """Run the migration: deny writes, FlushAll, stop, rewrite, start, confirm, verify, allow writes."""
+        """Run the migration: restarts with clients isolated, FlushAll, the switch, proof, clients back."""
         from migrator.cli.render import render_report
         from migrator.verbs.apply import apply
         from migrator.verbs.plan import parse_sets
@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("status")
     def status_command(ctx: typer.Context, playbook: Path = PlaybookOption) -> None:
-        """Where a migration stands (the journal), and whether Milvus is denying writes now."""
+        """Where a migration stands (the journal), and whether clients can write now."""
         from migrator.cli.render import render_status
         from migrator.verbs.status import status
 

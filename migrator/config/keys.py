@@ -11,6 +11,10 @@ from migrator.errors import BadInput
 MQ_TYPE = "mq.type"
 FORCE_DENY = "quotaAndLimits.limitWriting.forceDeny"
 ROCKSMQ_PATH = "rocksmq.path"
+# The client port and Milvus's HTTP API: moved and switched off while clients must not reach Milvus
+# (docs/decisions/0008-isolate-clients-on-every-restart.md).
+PROXY_PORT = "proxy.port"
+PROXY_HTTP = "proxy.http.enabled"
 NATSMQ_SERVER = "natsmq.server"
 
 # mq.type values Milvus accepts (paramtable/component_param.go, mq factory).
@@ -44,11 +48,14 @@ OTHER_DEFAULTS: dict[str, object] = {
     "pulsar.maxMessageSize": 5242880,
     "etcd.use.embed": False,
     "etcd.rootPath": "by-dev",
+    PROXY_PORT: 19530,
+    PROXY_HTTP: True,
 }
 
 DEFAULTS: dict[str, object] = {**OTHER_DEFAULTS, **NATSMQ_DEFAULTS}
 
 _INT_KEYS = {
+    PROXY_PORT,
     "natsmq.server.port",
     "natsmq.server.maxFileStore",
     "natsmq.server.maxPayload",
@@ -61,6 +68,7 @@ _INT_KEYS = {
 _NULLABLE_INT_KEYS = {"natsmq.server.retention.maxBytes", "natsmq.server.retention.maxMsgs"}
 _BOOL_KEYS = {
     FORCE_DENY,
+    PROXY_HTTP,
     "quotaAndLimits.enabled",
     "etcd.use.embed",
     "natsmq.server.monitor.trace",
@@ -69,7 +77,7 @@ _BOOL_KEYS = {
 }
 
 # The keys `plan_edit` may change: the migration edits nothing else.
-EDITABLE_KEYS = (MQ_TYPE, FORCE_DENY, *NATSMQ_DEFAULTS)
+EDITABLE_KEYS = (MQ_TYPE, FORCE_DENY, PROXY_PORT, PROXY_HTTP, *NATSMQ_DEFAULTS)
 
 # Where a missing top-level section goes: after the first of these sections that exists,
 # so a reader finds natsmq beside the other MQ settings, as in Milvus's own milvus.yaml.
@@ -81,6 +89,8 @@ KEY_ORDER = {
     "natsmq.server.monitor": ("trace", "debug", "logTime", "logFile", "logSizeLimit"),
     "natsmq.server.retention": ("maxAge", "maxBytes", "maxMsgs"),
     "mq": ("type",),
+    "proxy": ("port",),
+    "proxy.http": ("enabled",),
     "quotaAndLimits.limitWriting": ("forceDeny",),
 }
 

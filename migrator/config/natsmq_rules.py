@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
-import socket
 from pathlib import Path
 from typing import Callable
 
@@ -43,7 +42,7 @@ def natsmq_findings(
     """
     values = _Values(effective, {(canonical_key(key) or key): value for key, value in changes.items()})
     if target == "natsmq":
-        return _natsmq(values, port_is_free or _port_is_free) + _unknown_keys(effective, "error")
+        return _natsmq(values, port_is_free or _nats_can_bind) + _unknown_keys(effective, "error")
     if target == "rocksmq":
         return _rocksmq(values) + _unknown_keys(effective, "warning")
     raise ValueError(f"unknown target MQ {target!r}")
@@ -165,13 +164,11 @@ def _unknown_keys(effective: EffectiveConfig, level: str) -> list[Finding]:
     return findings
 
 
-def _port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+def _nats_can_bind(port: int) -> bool:
+    # nats-server listens with SO_REUSEADDR (Go's default), so a port left in TIME_WAIT is free to it.
+    from migrator.util.ports import port_is_free
+
+    return port_is_free(port)
 
 
 def _existing_ancestor(path: Path) -> Path:

@@ -1,8 +1,8 @@
 """Runs the steps: journal after each, one dry-run gate, rollback by itself after a failure.
 
-A failure after deny-writes rolls back unless told not to: the original config back, a
-restart on the source MQ proved by its log line, the counts checked, writes allowed again.
-Ctrl-C or SIGTERM saves the journal and exits 130; `apply --resume` continues.
+A failure once a step with side effects has started rolls back unless told not to, with the
+rollback steps the caller gives (steps/pipeline.py builds them from the journal). Ctrl-C or
+SIGTERM saves the journal and exits 130; `apply --resume` continues.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from migrator.migration.journal import (
     RUNNING,
 )
 from migrator.migration.steps.base import RunContext, Step
-from migrator.migration.steps.pipeline import CHANGES_START_AT, rollback_steps
+
+RollbackSteps = Callable[[RunContext], list[Step]]
 
 
 class Progress(Protocol):
@@ -54,12 +55,12 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run_steps(ctx: RunContext, steps: list[Step], *, rollback_on_failure: bool = True,
+def run_steps(ctx: RunContext, steps: list[Step], *, rollback: RollbackSteps, rollback_on_failure: bool = True,
               progress: Progress | None = None) -> None:
     """The migration's steps, in order, skipping those the journal has as done."""
     _run(ctx, steps, phase="apply", status=RUNNING, progress=progress,
-         on_failure=lambda step, error, message: _after_failure(ctx, step, error, message, rollback_on_failure,
-                                                                progress))
+         on_failure=lambda step, error, message: _after_failure(ctx, steps, step, error, message, rollback,
+                                                                rollback_on_failure, progress))
     ctx.journal.set_status(DONE)
 
 
@@ -125,9 +126,10 @@ def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: C
         progress.end(step, summary or "done", seconds)
 
 
-def _after_failure(ctx: RunContext, step: Step, error: Exception, message: str, rollback_on_failure: bool,
-                   progress: Progress | None) -> None:
-    changed = ctx.journal.started(CHANGES_START_AT)
+def _after_failure(ctx: RunContext, steps: list[Step], step: Step, error: Exception, message: str,
+                   rollback: RollbackSteps, rollback_on_failure: bool, progress: Progress | None) -> None:
+    # The deployment differs from where it started once any step with side effects has started.
+    changed = any(ctx.journal.started(s.id) for s in steps if s.side_effects)
     if not changed or ctx.dry_run:
         ctx.journal.set_status(ROLLED_BACK, error=f"{step.id}: {message}")
         if isinstance(error, Refused):  # preflight said no: exit 3, as a refused plan does
@@ -139,21 +141,21 @@ def _after_failure(ctx: RunContext, step: Step, error: Exception, message: str, 
                             hint="see `milvus-migrate status`; then `milvus-migrate apply --resume` "
                             "or `milvus-migrate rollback`")
     try:
-        rollback(ctx, progress)
+        run_rollback(ctx, rollback(ctx), progress)
     except MigrateError as error:
         ctx.journal.set_status(FAILED, error=f"{step.id}: {message}; rollback failed: {error.message}")
         raise NotRolledBack(f"{step.id} failed: {message}; the automatic rollback failed too: {error.message}",
                             hint="see `milvus-migrate status`; fix the cause, then `milvus-migrate rollback`") from error
-    raise RolledBack(f"{step.id} failed: {message}; rolled back to {ctx.plan.source_mq}, writes allowed")
+    raise RolledBack(f"{step.id} failed: {message}; rolled back to {ctx.plan.source_mq}, clients back")
 
 
-def rollback(ctx: RunContext, progress: Progress | None = None) -> None:
+def run_rollback(ctx: RunContext, steps: list[Step], progress: Progress | None = None) -> None:
     """Back to the source MQ, resumable like the migration itself."""
 
     def failed(step: Step, error: Exception, message: str) -> None:
         raise NotRolledBack(f"rollback step {step.id} failed: {message}")
 
     ctx.env.log.warning("rollback.start", source=ctx.plan.source_mq, target=ctx.plan.target_mq)
-    _run(ctx, rollback_steps(ctx), phase="rollback", status=ROLLING_BACK, progress=progress, on_failure=failed)
+    _run(ctx, steps, phase="rollback", status=ROLLING_BACK, progress=progress, on_failure=failed)
     ctx.journal.set_status(ROLLED_BACK)
     ctx.env.log.warning("rollback.done", mq=ctx.plan.source_mq)

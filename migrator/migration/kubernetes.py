@@ -182,8 +182,8 @@ def build_kubernetes_plan(
         changes=changes,
         config_target=", ".join(str(out_dir / name) for name in change.files),
         config_diff="",
-        force_deny_target="",
-        force_deny_original=False,
+        isolation_target="",
+        isolation_diff="",
         layers={},  # no local config layer: staleness is the playbook's digest alone
         snapshot=snapshot,
         facts={"kubernetes": {**change.to_dict(), "manager": spec.runtime.manager, "out_dir": str(out_dir),

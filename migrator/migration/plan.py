@@ -38,8 +38,8 @@ class Plan:
     changes: dict[str, Any]  # the mq edit: dotted key -> value
     config_target: str  # the file the mq edit writes
     config_diff: str
-    force_deny_target: str  # the file deny/allow-writes edit
-    force_deny_original: bool
+    isolation_target: str  # the file(s) the isolated restarts edit (client port, HTTP API)
+    isolation_diff: str  # what an isolated restart of the source changes
     layers: dict[str, str | None]  # config file path -> sha256 (None: absent)
     snapshot: dict[str, Any]
     facts: dict[str, Any] = field(default_factory=dict)

@@ -18,11 +18,13 @@ from migrator.context import Environment
 from migrator.errors import BadInput
 from migrator.findings import Finding
 from migrator.migration import preflight
+from migrator.migration.configstates import isolation_changes
 from migrator.migration.plan import Plan, PlannedStep, sha256_of
 from migrator.migration.steps.pipeline import forward_steps
 from migrator.playbook import LoadedPlaybook
 
 NATSMQ_SERVER = "natsmq.server."
+PLANNED_PRIVATE_PORT = 19539  # shown in the plan's diff only
 
 
 def layer_digests(config_dir: Path, version: str | None) -> dict[str, str | None]:
@@ -76,16 +78,18 @@ def build_plan(
 
     findings += preflight.source_findings(source, target)
     mq_edit = plan_edit(effective, changes)
-    deny_edit = plan_edit(effective, {FORCE_DENY: True})
-    findings += preflight.edit_findings(mq_edit, deny_edit)
+    # The port only shapes the diff shown; apply picks a free one when it isolates clients.
+    isolation_edit = plan_edit(effective, isolation_changes(spec.migration.isolation_port or PLANNED_PRIVATE_PORT))
+    findings += preflight.edit_findings(mq_edit, isolation_edit)
     if spec.runtime.kind == "compose":
-        findings += preflight.compose_mount_findings(loaded, env.environ, {mq_edit.target.name, deny_edit.target.name})
-    findings += preflight.quota_findings(effective)
+        findings += preflight.compose_mount_findings(loaded, env.environ,
+                                                     {mq_edit.target.name, isolation_edit.target.name})
+    findings += preflight.etcd_findings(spec)
     findings += preflight.settings_findings(effective, changes, source, target)
     findings += preflight.state_findings(spec.migration.state_dir)
     facts: dict[str, Any] = {
         "mq_type_source": str(effective.get(MQ_TYPE).source),
-        "force_deny_source": str(effective.get(FORCE_DENY).source),
+        "force_deny": {"value": bool(effective.get(FORCE_DENY).value), "source": str(effective.get(FORCE_DENY).source)},
         "etcd": getattr(effective, "etcd_state", None),
     }
     if source == "rocksmq":
@@ -101,8 +105,8 @@ def build_plan(
         changes=changes,
         config_target=str(mq_edit.target),
         config_diff=mq_edit.diff,
-        force_deny_target=str(deny_edit.target),
-        force_deny_original=bool(effective.get(FORCE_DENY).value),
+        isolation_target=str(isolation_edit.target),
+        isolation_diff=isolation_edit.diff,
         layers=layer_digests(spec.config.dir, version),
         snapshot=snapshot.to_dict(),
         facts=facts,

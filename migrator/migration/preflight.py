@@ -17,7 +17,6 @@ from migrator.migration.journal import DeploymentLock
 from migrator.playbook import LoadedPlaybook
 
 TARGETS = ("natsmq", "rocksmq")
-QUOTA_ENABLED = "quotaAndLimits.enabled"
 
 
 def version_findings(version: str) -> list[Finding]:
@@ -40,12 +39,12 @@ def edit_findings(*edits: ConfigEdit) -> list[Finding]:
     return [Finding("error", refusal.key, refusal.message) for edit in edits for refusal in edit.refusals]
 
 
-def quota_findings(effective: EffectiveConfig) -> list[Finding]:
-    """forceDeny only stops writes when the quota center runs."""
-    resolved = effective.get(QUOTA_ENABLED)
-    if resolved.value is not True:
-        return [Finding("error", QUOTA_ENABLED,
-                        f"{QUOTA_ENABLED} is not true ({resolved.source}): forceDeny would not stop writes")]
+def etcd_findings(spec: Any) -> list[Finding]:
+    """The proof that every channel moved to the new MQ is read from etcd's channel checkpoints."""
+    if spec.config.etcd is None:
+        return [Finding("error", "config.etcd",
+                        "config.etcd.endpoint is not set: apply proves from etcd's channel checkpoints that every "
+                        "channel reads the new MQ before clients may write again, and cannot without it")]
     return []
 
 

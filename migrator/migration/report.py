@@ -14,8 +14,8 @@ def build_report(journal: Journal, *, dry_run: bool = False) -> dict[str, Any]:
     plan = journal.data["plan"]
     marks = journal.data.get("marks", {})
     downtime = None
-    if "deny_at" in marks and "allow_at" in marks:
-        downtime = round(marks["allow_at"] - marks["deny_at"], 2)
+    if "clients_off_at" in marks and "clients_back_at" in marks:
+        downtime = round(marks["clients_back_at"] - marks["clients_off_at"], 2)
     verify = journal.recall("verify", "counts") or {}
     before = (journal.recall("snapshot", "snapshot") or plan["snapshot"])["collections"]
     return redact({
@@ -52,7 +52,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         f"- {report['from']} -> {report['to']} on Milvus {report['milvus_version']} ({report['playbook']})",
         f"- status: **{report['status']}**" + (f" ({report['error']})" if report.get("error") else ""),
-        f"- write-downtime (deny to allow): {_seconds(report['write_downtime_s'])}",
+        f"- write-downtime (clients cut off to a write acknowledged again): {_seconds(report['write_downtime_s'])}",
         f"- restart until every loaded collection answers a Strong query: "
         f"{_seconds(report['restart_to_all_loaded_strong_s'])}",
         "",

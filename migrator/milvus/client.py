@@ -68,6 +68,12 @@ class Snapshot:
         )
 
 
+@dataclass(frozen=True)
+class FlushAllResult:
+    seconds: float
+    flush_ts: int  # every channel checkpoint is at or past this timestamp once it completed
+
+
 def is_write_denied(error: BaseException) -> bool:
     return bool(_WRITE_DENIED.search(str(error)))
 
@@ -149,8 +155,13 @@ class MilvusAdapter:
         return sorted(self.client(database).list_collections())
 
     def is_loaded(self, database: str, collection: str) -> bool:
-        state = self.client(database).get_load_state(collection)
-        return "Loaded" in str(state.get("state"))
+        """Loaded, or being loaded again (querycoord restores the load after a restart)."""
+        state = str(self.client(database).get_load_state(collection).get("state"))
+        return "Loaded" in state or "Loading" in state
+
+    def stored_rows(self, database: str, collection: str) -> int:
+        """Rows in flushed segments as datacoord counts them (deleted ones included until compaction)."""
+        return int(self.client(database).get_collection_stats(collection)["row_count"])
 
     def count(self, database: str, collection: str, *, loaded: bool, deadline_s: float = 120.0) -> int:
         client = self.client(database)
@@ -160,8 +171,17 @@ class MilvusAdapter:
                 return int(result[0]["count(*)"])
 
             return retry(strong_count, deadline_s=deadline_s, what=f"count {database}.{collection}")
-        stats = client.get_collection_stats(collection)
-        return int(stats["row_count"])
+        return self.stored_rows(database, collection)
+
+    def collection_channels(self) -> dict[str, tuple[int, int]]:
+        """database.collection -> (collection id, shards): whose channel checkpoints must move."""
+        found = {}
+        for database in self.databases():
+            client = self.client(database)
+            for name in self.collections(database):
+                described = client.describe_collection(name)
+                found[f"{database}.{name}"] = (int(described["collection_id"]), int(described["num_shards"]))
+        return found
 
     def snapshot(self, *, deadline_s: float = 120.0) -> Snapshot:
         facts = []
@@ -176,11 +196,16 @@ class MilvusAdapter:
 
     # -- flush -----------------------------------------------------------------------------
 
-    def flush_all(self, *, deadline_s: float, poll_s: float = 0.2) -> float:
+    def flush_all(self, *, deadline_s: float, poll_s: float = 0.2, nudge_s: float = 2.0) -> "FlushAllResult":
         """FlushAll then wait for GetFlushAllState; retry `node not match` until the deadline.
 
         pymilvus's own wait polls every 5 s; this polls every `poll_s`, because FlushAll
-        sits inside the write-downtime window.
+        sits inside the write-downtime window. Milvus takes the FlushAll timestamp after the
+        flush timestamps it hands each channel, so a channel with nothing to flush has its
+        checkpoint forced to just below it and then waits for the periodic checkpoint update
+        (dataNode.channel.updateChannelCheckpointInterval, 60 s). Each further FlushAll, every
+        `nudge_s` while waiting, hands out flush timestamps above the first one's and so forces
+        those checkpoints past it (docs/milvus.md, "FlushAll").
         """
         from pymilvus.client.prepare import Prepare
         from pymilvus.client.utils import check_status  # type: ignore[attr-defined]
@@ -195,12 +220,16 @@ class MilvusAdapter:
             return int(response.flush_all_ts)
 
         flush_ts = retry(request, deadline_s=deadline_s, what="FlushAll")
+        nudged = time.monotonic()
         while not retry(lambda: handler.get_flush_all_state(flush_ts, timeout=30),
                         deadline_s=max(until - time.monotonic(), 1.0), what="GetFlushAllState"):
             if time.monotonic() > until:
                 raise MilvusUnavailable(f"FlushAll not complete within {deadline_s:.0f} s (flush_all_ts={flush_ts})")
+            if time.monotonic() - nudged >= nudge_s:
+                retry(request, deadline_s=max(until - time.monotonic(), 1.0), what="FlushAll")
+                nudged = time.monotonic()
             time.sleep(poll_s)
-        return time.monotonic() - started
+        return FlushAllResult(seconds=time.monotonic() - started, flush_ts=flush_ts)
 
     # -- load ------------------------------------------------------------------------------
 
@@ -211,19 +240,24 @@ class MilvusAdapter:
 
     # -- probe -----------------------------------------------------------------------------
 
-    def ensure_probe(self) -> None:
-        """A tiny collection the tool owns, in the default database, loaded."""
+    def ensure_probe(self, *, deadline_s: float = 60.0) -> None:
+        """A tiny collection the tool owns, in the default database, loaded (retried while Milvus
+        settles after a restart)."""
         from pymilvus import DataType
 
         client = self.client()
-        if not client.has_collection(PROBE_COLLECTION):
-            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
-            index = client.prepare_index_params()
-            index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
-            client.create_collection(PROBE_COLLECTION, schema=schema, index_params=index)
-        client.load_collection(PROBE_COLLECTION)
+
+        def create_and_load() -> None:
+            if not client.has_collection(PROBE_COLLECTION):
+                schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+                schema.add_field("id", DataType.INT64, is_primary=True)
+                schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
+                index = client.prepare_index_params()
+                index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
+                client.create_collection(PROBE_COLLECTION, schema=schema, index_params=index)
+            client.load_collection(PROBE_COLLECTION)
+
+        retry(create_and_load, deadline_s=deadline_s, what="create the probe collection")
 
     def probe_insert(self, probe_id: int) -> bool:
         """True when the insert went through, False when Milvus denied the write."""

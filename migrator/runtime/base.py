@@ -24,6 +24,7 @@ from migrator.milvus.logs import Follower
 
 class Runtime(Protocol):
     kind: str
+    metrics_url: str  # Milvus's metrics port: /healthz, /metrics
 
     def running(self) -> bool:
         """Is Milvus (the process, unit or container) alive right now?"""

@@ -46,7 +46,7 @@ def confirm(env: Environment, question: str, yes: bool) -> None:
 
 def _confirm_migration(env: Environment, plan: Plan, yes: bool) -> None:
     confirm(env, f"Migrate {plan.playbook_path} from {plan.source_mq} to {plan.target_mq} "
-                 f"({len(plan.steps)} steps; writes are denied meanwhile)? [y/N] ", yes)
+                 f"({len(plan.steps)} steps; clients cannot reach Milvus meanwhile)? [y/N] ", yes)
 
 
 def apply(
@@ -61,8 +61,8 @@ def apply(
     resume: bool = False,
     rollback_on_failure: bool = True,
 ) -> dict[str, Any]:
-    from migrator.migration.engine import rollback, run_steps
-    from migrator.migration.steps.pipeline import forward_steps
+    from migrator.migration.engine import run_rollback, run_steps
+    from migrator.migration.steps.pipeline import forward_steps, rollback_steps
 
     if plan_path is None and playbook_path is None:
         raise BadInput("give a PLAN file, or --playbook to plan and apply in one go")
@@ -95,7 +95,7 @@ def apply(
             raise Refused(f"another migration holds {deployment.lock.path}: {holder}")
         journal = Journal.create(deployment.journal_path, run_id=new_run_id(), plan=plan.to_dict(), dry_run=True)
         ctx = run_context(env, deployment, plan, journal, dry_run=True)
-        run_steps(ctx, forward_steps(plan, deployment.loaded.spec), progress=env.progress)
+        run_steps(ctx, forward_steps(plan, deployment.loaded.spec), rollback=rollback_steps, progress=env.progress)
         return finish(env, ctx, dry_run=True)
 
     with deployment.lock:
@@ -106,9 +106,9 @@ def apply(
                      resume=resume)
         try:
             if journal.data.get("phase") == "rollback":
-                rollback(ctx, env.progress)
+                run_rollback(ctx, rollback_steps(ctx), env.progress)
             else:
-                run_steps(ctx, forward_steps(plan, deployment.loaded.spec),
+                run_steps(ctx, forward_steps(plan, deployment.loaded.spec), rollback=rollback_steps,
                           rollback_on_failure=rollback_on_failure, progress=env.progress)
         finally:
             # Written on failure too: the report says what happened and what was rolled back.
@@ -143,7 +143,8 @@ def finish(env: Environment, ctx: Any, *, dry_run: bool) -> dict[str, Any]:
 
 def rollback(env: Environment, playbook_path: Path, *, yes: bool = False) -> dict[str, Any]:
     """A finished migration: migrate back. A failed or interrupted one: finish its rollback."""
-    from migrator.migration.engine import rollback as engine_rollback
+    from migrator.migration.engine import run_rollback
+    from migrator.migration.steps.pipeline import rollback_steps
 
     deployment = open_deployment(env, playbook_path)
     journal = deployment.journal()
@@ -156,7 +157,7 @@ def rollback(env: Environment, playbook_path: Path, *, yes: bool = False) -> dic
     with deployment.lock:
         ctx = run_context(env, deployment, plan, journal, dry_run=False)
         try:
-            engine_rollback(ctx, env.progress)
+            run_rollback(ctx, rollback_steps(ctx), env.progress)
         finally:
             report = finish(env, ctx, dry_run=False)
         return report

@@ -35,19 +35,40 @@ def status(env: Environment, playbook_path: Path) -> dict[str, Any]:
     ctx = run_context(env, deployment, plan, journal, dry_run=True)
     effective = ctx.effective()
     deny = effective.get(FORCE_DENY)
+    state = config_state(ctx)
     result.update(
         status=journal.status,
         run_id=journal.data["run_id"],
         direction=f"{plan.source_mq} -> {plan.target_mq}",
         error=journal.data.get("error"),
         mq_type_configured=effective.mq_type(),
-        writes_denied=bool(deny.value),
-        writes_denied_source=str(deny.source),
+        config_state=state,
+        clients_isolated=bool(state and state.startswith("isolated")),
+        writes_denied=bool(deny.value) or bool(state and state.startswith("isolated")),
+        writes_denied_source=str(deny.source) if deny.value else (f"config state {state}" if state else str(deny.source)),
         steps=[{"id": k, "state": v.get("state"), "seconds": v.get("seconds"),
                 "summary": v.get("summary") or v.get("error")} for k, v in journal.data["steps"].items()],
         next=next_action(journal.status),
     )
     return result
+
+
+def config_state(ctx: object) -> str | None:
+    """Which of the run's config states the files are in now (migration/configstates.py), if known."""
+    from pathlib import Path
+
+    from migrator.migration.configstates import MARK
+
+    if MARK not in ctx.journal.data.get("marks", {}):  # type: ignore[attr-defined]
+        return None
+    states = ctx.config_states()  # type: ignore[attr-defined]
+    found = set()
+    for path in states.texts:
+        try:
+            found.add(states.state_of(path, Path(path).read_text(encoding="utf-8")))
+        except OSError:
+            found.add(None)
+    return found.pop() if len(found) == 1 and None not in found else "changed since the run wrote it"
 
 
 def next_action(state: str) -> str:

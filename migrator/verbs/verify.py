@@ -19,7 +19,7 @@ from migrator.verbs.deployment import (
 def verify(env: Environment, playbook_path: Path) -> dict[str, Any]:
     from migrator.errors import NotRolledBack
     from migrator.migration.steps import verify as checks
-    from migrator.migration.steps.deny_writes import wait_for_write_state
+    from migrator.migration.writes import wait_for_write_state
     from migrator.milvus.client import Snapshot
 
     deployment = open_deployment(env, playbook_path)
@@ -40,7 +40,7 @@ def verify(env: Environment, playbook_path: Path) -> dict[str, Any]:
                                     f"{sum(1 for c in current.collections if c.loaded)} loaded ones a Strong count")
             if not bool(ctx.effective().get("quotaAndLimits.limitWriting.forceDeny").value):
                 milvus.ensure_probe()
-                _, probe_id = wait_for_write_state(ctx, milvus, denied=False, deadline_s=ctx.deadlines.deny_s)
+                _, probe_id = wait_for_write_state(milvus, denied=False, deadline_s=ctx.deadlines.deny_s)
                 if not milvus.probe_visible(probe_id, deadline_s=ctx.deadlines.verify_s):
                     raise NotRolledBack("a probe insert was accepted but a Strong query does not see it")
                 milvus.drop_probe()

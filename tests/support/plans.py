@@ -13,7 +13,7 @@ def make_plan(tmp_path: Path, layer: Path) -> Plan:
         created_at="2026-11-28T00:00:00+00:00", tool_version="0", playbook_path=str(tmp_path / "pb.yaml"),
         playbook_sha256="abc", source_mq="rocksmq", target_mq="natsmq", milvus_version="v2.3.5-lite",
         changes={"mq.type": "natsmq"}, config_target=str(layer), config_diff="-a\n+b\n",
-        force_deny_target=str(layer), force_deny_original=False, layers={str(layer): sha256_of(layer)},
+        isolation_target=str(layer), isolation_diff="", layers={str(layer): sha256_of(layer)},
         snapshot={"version": "v2.3.5", "collections": [
             {"database": "default", "name": "a", "loaded": True, "rows": 10, "key": "default.a"}]},
         findings=[Finding("warning", "natsmq.server.storeDir", "rotational disk")],

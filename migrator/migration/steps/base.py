@@ -25,6 +25,7 @@ class RunContext:
     token: str | None = None
     dry_run: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
+    _config_states: Any = field(default=None, repr=False)
 
     @property
     def deadlines(self) -> Any:
@@ -35,11 +36,30 @@ class RunContext:
         return self.playbook.migration.state_dir
 
     @contextmanager
-    def milvus(self, timeout: float = 30.0) -> Iterator[Any]:
+    def milvus(self, timeout: float = 30.0, *, isolated: bool = False) -> Iterator[Any]:
+        """A client of Milvus: on its public uri, or (`isolated`) on the private client port of an
+        isolated start, reached through the runtime (a container's own loopback included)."""
         from migrator.milvus.client import MilvusAdapter
 
-        with MilvusAdapter.connect(self.playbook.milvus.uri, token=self.token, timeout=timeout) as adapter:
-            yield adapter
+        if not isolated:
+            with MilvusAdapter.connect(self.playbook.milvus.uri, token=self.token, timeout=timeout) as adapter:
+                yield adapter
+            return
+        with self.runtime.reach(self.config_states().private_port) as address:
+            scheme = "https" if self.playbook.milvus.uri.startswith("https") else "http"
+            with MilvusAdapter.connect(f"{scheme}://{address}", token=self.token, timeout=timeout) as adapter:
+                yield adapter
+
+    def config_states(self) -> Any:
+        """The run's config states (migration/configstates.py), computed by the first config step."""
+        if self._config_states is None:
+            from migrator.migration.configstates import MARK, ConfigStates
+
+            recorded = self.journal.data.get("marks", {}).get(MARK)
+            if recorded is None:
+                raise RuntimeError("config states used before the step that computes them")  # a pipeline bug
+            self._config_states = ConfigStates.load(recorded)
+        return self._config_states
 
     def effective(self) -> Any:
         """The config as Milvus would read it now (files re-read: earlier steps edit them)."""

@@ -1,4 +1,4 @@
-"""confirm-mq: this start's log proves Milvus runs on the target MQ (`try to init mq` and the MQ's own
+"""confirm-mq: this start's log proves Milvus runs on the expected MQ (`try to init mq` and the MQ's own
 success line); for NATS its store's jetstream directory exists too."""
 
 from __future__ import annotations
@@ -7,26 +7,24 @@ import time
 
 from migrator.errors import NotRolledBack
 from migrator.migration.steps.base import RunContext
+from migrator.migration.stores import NATS_STORE_DIR
 from migrator.milvus.logs import Position, wait_for_mq
 
-NATS_STORE_DIR = "natsmq.server.storeDir"
 
-
-def confirm_mq(ctx: RunContext, target: str | None = None, start_step: str = "start") -> str:
-    target = target or ctx.plan.target_mq
+def confirm_mq(ctx: RunContext, mq: str, start_step: str) -> str:
     log_mark = ctx.journal.recall(start_step, "log_mark")
     nats_mark = ctx.journal.recall(start_step, "nats_log_mark")
     follower = ctx.runtime.log_follower(log_mark)
     try:
         evidence = wait_for_mq(
-            follower, target, time.monotonic() + ctx.deadlines.confirm_s,
+            follower, mq, time.monotonic() + ctx.deadlines.confirm_s,
             still_running=ctx.runtime.running,
             nats_log=Position(**nats_mark) if nats_mark else None,
             logger=ctx.env.log,
         )
     finally:
         follower.close()
-    if target == "natsmq":
+    if mq == "natsmq":
         store = ctx.playbook.host_path(str(ctx.effective().get(NATS_STORE_DIR).value))
         if not (store / "jetstream").is_dir():
             raise NotRolledBack(f"Milvus logged natsmq but {store / 'jetstream'} does not exist")

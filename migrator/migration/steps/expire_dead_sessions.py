@@ -44,11 +44,12 @@ def record_server_ids(ctx: RunContext, step_id: str) -> None:
     ctx.journal.remember(step_id, server_ids=ids)
 
 
-def expire_dead_sessions(ctx: RunContext) -> str:
+def expire_dead_sessions(ctx: RunContext, *stop_steps: str) -> str:
+    """Remove the sessions of the processes `stop_steps` stopped, once the new process registered."""
     etcd = ctx.playbook.config.etcd
     if etcd is None:
         return "skipped: no config.etcd in the playbook; Milvus expires them after common.session.ttl"
-    recorded = ctx.journal.recall("stop", "server_ids")
+    recorded = [server_id for step in stop_steps for server_id in (ctx.journal.recall(step, "server_ids") or [])]
     stopped_up_to = max(recorded) if recorded else None
     prefix = _session_prefix(ctx)
     until = time.monotonic() + ctx.deadlines.start_s

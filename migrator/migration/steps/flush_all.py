@@ -1,11 +1,90 @@
-"""flush-all: FlushAll and wait for its state, so everything acknowledged is in sealed segments."""
+"""flush-all: FlushAll on an isolated start, so everything acknowledged is in flushed segments.
+
+Clients cannot reach Milvus, so nothing arrives after the FlushAll's timestamp. Before it, every
+channel's datanode must have caught up (the replay of what the stopped process had not flushed):
+until datacoord hears the replayed row counts, a FlushAll drops such a growing segment as empty,
+rows and all (milvus/metrics.py). The channel checkpoints it leaves are recorded: verify proves
+later that each moved to the new MQ.
+"""
 
 from __future__ import annotations
 
+import re
+import time
+
+from migrator.errors import NotRolledBack
 from migrator.migration.steps.base import RunContext
+from migrator.migration.steps.verify import read_checkpoints_of
+from migrator.milvus.client import Snapshot
+
+CAUGHT_UP_MS = 3000.0  # datacoord's last datanode time tick of a channel is at most this old
+_VCHANNEL_COLLECTION = re.compile(r"_(?P<collection>\d+)v\d+$")
 
 
-def flush_all(ctx: RunContext) -> str:
-    with ctx.milvus() as milvus:
-        seconds = milvus.flush_all(deadline_s=ctx.deadlines.flush_s)
-    return f"FlushAll complete in {seconds:.1f} s"
+class DatanodeBehind(NotRolledBack):
+    """The datanode did not catch up with its channels before the deadline."""
+
+
+class FlushLostRows(NotRolledBack):
+    """After FlushAll, fewer rows are stored than a Strong count saw before it."""
+
+
+def wait_for_datanode(ctx: RunContext, milvus, deadline_s: float) -> str:  # noqa: ANN001 - MilvusAdapter
+    """Until datacoord has a recent datanode time tick for every channel of every collection."""
+    from migrator.milvus.metrics import (
+        MetricsUnavailable,
+        datanode_lag_ms,
+        read_metrics,
+    )
+
+    collections = milvus.collection_channels()
+    wanted = {collection_id: shards for collection_id, shards in collections.values()}
+    until = time.monotonic() + deadline_s
+    began = time.monotonic()
+    while True:
+        try:
+            lag = datanode_lag_ms(read_metrics(ctx.runtime.metrics_url))
+        except MetricsUnavailable as error:
+            raise DatanodeBehind(f"cannot read Milvus's metrics to see the datanode catch up: {error.reason}") from None
+        caught_up: dict[int, int] = {}
+        for vchannel, milliseconds in lag.items():
+            match = _VCHANNEL_COLLECTION.search(vchannel)
+            if match and milliseconds <= CAUGHT_UP_MS:
+                collection_id = int(match["collection"])
+                caught_up[collection_id] = caught_up.get(collection_id, 0) + 1
+        behind = [key for key, (collection_id, shards) in collections.items() if caught_up.get(collection_id, 0) < shards]
+        if not behind:
+            return f"the datanode caught up with {sum(wanted.values())} channels in {time.monotonic() - began:.1f} s"
+        if time.monotonic() > until:
+            raise DatanodeBehind(f"the datanode did not catch up within {deadline_s:.0f} s with the channels of "
+                                 f"{', '.join(sorted(behind)[:5])}" + (" ..." if len(behind) > 5 else ""))
+        time.sleep(0.5)
+
+
+def all_stored(milvus, snapshot: Snapshot) -> None:  # noqa: ANN001 - MilvusAdapter
+    """Right after FlushAll every row is in a flushed segment, so datacoord's stored row count of a
+    collection (rows ever inserted, deleted ones included until compaction) can never be below the
+    live rows the snapshot's Strong count saw. Below means the flush dropped rows: stop here, while
+    the source MQ still holds them."""
+    short = []
+    for facts in snapshot.collections:
+        if facts.loaded:
+            stored = milvus.stored_rows(facts.database, facts.name)
+            if stored < facts.rows:
+                short.append(f"{facts.key}: {facts.rows} rows answered a Strong count, {stored} are stored")
+    if short:
+        raise FlushLostRows("after FlushAll fewer rows are stored than Milvus served: " + "; ".join(short),
+                            hint="the rollback restarts the source MQ as it was; see docs/troubleshooting.md")
+
+
+def flush_all(ctx: RunContext, step_id: str = "flush-all", snapshot_step: str = "snapshot") -> str:
+    until = time.monotonic() + ctx.deadlines.flush_s
+    with ctx.milvus(isolated=True) as milvus:
+        caught_up = wait_for_datanode(ctx, milvus, ctx.deadlines.flush_s)
+        result = milvus.flush_all(deadline_s=max(until - time.monotonic(), 1.0))
+        all_stored(milvus, Snapshot.from_dict(ctx.journal.recall(snapshot_step, "snapshot")))
+    checkpoints = read_checkpoints_of(ctx)
+    ctx.journal.remember(step_id, flush_ts=result.flush_ts,
+                         checkpoints={cp.vchannel: [cp.msg_id, cp.timestamp] for cp in checkpoints})
+    return (f"{caught_up}; FlushAll complete in {result.seconds:.1f} s, every counted row stored "
+            f"({len(checkpoints)} channel checkpoints past it)")

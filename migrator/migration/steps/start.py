@@ -17,7 +17,7 @@ def nats_log_path(ctx: RunContext) -> Path | None:
     return ctx.playbook.host_path(str(value)) if value else None
 
 
-def start(ctx: RunContext, step_id: str = "start") -> str:
+def start(ctx: RunContext, step_id: str) -> str:
     if ctx.runtime.running() and ctx.journal.recall(step_id, "log_mark") is not None:
         return "Milvus already started by this run"
     # Marks first: only lines written after this start prove anything.

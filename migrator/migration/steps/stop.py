@@ -1,14 +1,32 @@
-"""stop: Milvus stopped through its runtime; SIGKILL after the deadline (nothing is lost after FlushAll)."""
+"""stop: Milvus stopped through its runtime; SIGKILL after the deadline.
+
+Nothing acknowledged is lost by a SIGKILL: RocksMQ and NATS persist a message before Milvus
+acknowledges it, and the next start (isolated, on the same MQ) consumes and flushes it. The
+running process's ServerIDs are kept first, so that its etcd sessions can be expired at the next
+start (steps/expire_dead_sessions.py).
+"""
 
 from __future__ import annotations
 
+import time
+
 from migrator.migration.steps.base import RunContext
 from migrator.migration.steps.expire_dead_sessions import record_server_ids
+from migrator.migration.steps.verify import read_checkpoints_of
 
 
-def stop(ctx: RunContext) -> str:
+def stop(ctx: RunContext, step_id: str, *, cuts_clients: bool = False, record_positions: bool = False) -> str:
+    """`cuts_clients`: the first stop of a run, where the clients' write-downtime begins.
+    `record_positions`: keep the channel checkpoints as they are after this stop (a rollback proves
+    later that each moved past them)."""
     if ctx.runtime.running():
-        record_server_ids(ctx, "stop")  # expire-dead-sessions removes exactly these after the restart
+        record_server_ids(ctx, step_id)
+        # Read while Milvus runs: an embedded etcd stops with it.
+        if record_positions and ctx.journal.recall(step_id, "checkpoints") is None:
+            checkpoints = read_checkpoints_of(ctx)
+            ctx.journal.remember(step_id, checkpoints={cp.vchannel: [cp.msg_id, cp.timestamp] for cp in checkpoints})
+    if cuts_clients and "clients_off_at" not in ctx.journal.data.get("marks", {}):
+        ctx.journal.mark("clients_off_at", time.time())
     deadline = getattr(ctx.playbook.runtime, "stop_timeout_s", ctx.deadlines.stop_s)
     result = ctx.runtime.stop(deadline)
     if result.pid is None and not ctx.runtime.running():

@@ -1,51 +1,169 @@
-"""verify: the new MQ really carries Milvus, every loaded collection loads again, no row is lost."""
+"""verify: on the isolated start of the new MQ, before any client may write again.
+
+1. The new MQ carries Milvus (for NATS: one JetStream stream per DML channel, the retention asked).
+2. Every channel checkpoint of every existing collection is a position of the new MQ, written after
+   this start: the datanode has consumed from the new MQ, and a later load (or the public restart)
+   seeks where the new MQ really is. Until then an acknowledged write could be skipped.
+3. Every collection counts exactly what the snapshot counted (no client could write in between);
+   every loaded one loads again and answers a Strong count: the querynodes consume the new MQ.
+"""
 
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Iterable
 
 from migrator.errors import NotRolledBack
 from migrator.migration.steps.base import RunContext
-from migrator.migration.steps.deny_writes import wait_for_write_state
 from migrator.milvus.client import CollectionFacts, Snapshot
+
+_VCHANNEL_COLLECTION = re.compile(r"_(?P<collection>\d+)v(?P<shard>\d+)$")
+# A NATS stream sequence stays far below this; a RocksMQ id (physical ms << 18) is ~2**58.
+_NATS_SEQUENCE_LIMIT = 1 << 40
 
 
 class VerificationFailed(NotRolledBack):
     """A post-switch check found a difference."""
 
 
-def _count(ctx: RunContext, facts: CollectionFacts, deadline_s: float) -> tuple[CollectionFacts, int, float]:
-    started = time.monotonic()
-    with ctx.milvus(timeout=deadline_s) as milvus:
-        if facts.loaded:
-            milvus.load(facts.database, facts.name, deadline_s=deadline_s)
-        rows = milvus.count(facts.database, facts.name, loaded=facts.loaded, deadline_s=deadline_s)
-    return facts, rows, time.monotonic() - started
+# --- counts -------------------------------------------------------------------------------
 
 
-def compare_counts(ctx: RunContext, snapshot: Snapshot) -> dict[str, Any]:
-    """Load and count every collection, in parallel: the first seek of each channel on a new MQ
-    is slow, and sequential loads would add those waits up inside the write-downtime."""
-    deadline = ctx.deadlines.verify_s
+def count_mismatches(before: Iterable[CollectionFacts], after: dict[str, int | None]) -> list[str]:
+    """Every collection of `before` whose count `after` differs (or is missing)."""
+    problems = []
+    for facts in before:
+        rows = after.get(facts.key)
+        if rows is None:
+            problems.append(f"{facts.key}: {facts.rows} before, missing after")
+        elif rows != facts.rows:
+            problems.append(f"{facts.key}: {facts.rows} before, {rows} after")
+    return problems
+
+
+def compare_counts(ctx: RunContext, snapshot: Snapshot, *, isolated: bool) -> dict[str, Any]:
+    """Load and count every collection in parallel, all within one budget (deadlines.verify_s) for
+    the whole step: the first seek of each channel on a new MQ is slow, and waits must not add up."""
+    until = time.monotonic() + ctx.deadlines.verify_s
     started = time.monotonic()
+
+    def count(facts: CollectionFacts) -> tuple[CollectionFacts, int, float]:
+        began = time.monotonic()
+        with ctx.milvus(timeout=max(until - began, 1.0), isolated=isolated) as milvus:
+            if facts.loaded:
+                milvus.load(facts.database, facts.name, deadline_s=max(until - time.monotonic(), 1.0))
+            rows = milvus.count(facts.database, facts.name, loaded=facts.loaded,
+                                deadline_s=max(until - time.monotonic(), 1.0))
+        return facts, rows, time.monotonic() - began
+
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = list(pool.map(lambda c: _count(ctx, c, deadline), snapshot.collections))
-    mismatches = [f"{c.key}: {c.rows} before, {rows} after" for c, rows, _ in results if rows != c.rows]
-    if mismatches:
-        raise VerificationFailed("row counts differ: " + "; ".join(mismatches))
+        results = list(pool.map(count, snapshot.collections))
+    problems = count_mismatches(snapshot.collections, {facts.key: rows for facts, rows, _ in results})
+    if problems:
+        raise VerificationFailed("row counts differ: " + "; ".join(problems))
     return {
         "collections": {c.key: {"rows": rows, "loaded": c.loaded, "seconds": round(s, 2)} for c, rows, s in results},
         "all_answer_strong_s": round(time.monotonic() - started, 2),
     }
 
 
-def check_nats(ctx: RunContext) -> str:
+# --- channel checkpoints ------------------------------------------------------------------
+
+
+def read_checkpoints_of(ctx: RunContext) -> list[Any]:
+    """Every channel checkpoint in this Milvus's etcd (config.etcd of the playbook)."""
+    from migrator.milvus.etcd import read_checkpoints
+
+    etcd = ctx.playbook.config.etcd
+    if etcd is None:
+        raise VerificationFailed("no config.etcd in the playbook: the channel checkpoints cannot be read",
+                                 hint="give config.etcd.endpoint (etcd's client URL); plan refuses without it")
+    root = str(ctx.effective().get("etcd.rootPath").raw or etcd.root_path)
+    return read_checkpoints(etcd.endpoint, root)
+
+
+@dataclass(frozen=True)
+class CollectionChannels:
+    key: str  # database.collection
+    collection_id: int
+    shards: int
+
+
+def checkpoint_problems(checkpoints: Iterable[Any], collections: Iterable[CollectionChannels], *, mq: str,
+                        before: dict[str, tuple[int, int]]) -> list[str]:
+    """What keeps the checkpoints from proving that every channel now reads the new MQ `mq`.
+
+    A checkpoint proves it when it moved past the one recorded before the switch (`before`,
+    vchannel -> (msgID, timestamp); both from Milvus's own clock, so no clock of this host is
+    compared) and holds a position of `mq`: a NATS sequence (small), or a RocksMQ id unlike the
+    one before. Every shard of every existing collection needs one; checkpoints of collections
+    that no longer exist are ignored.
+    """
+    wanted = {c.collection_id: c for c in collections}
+    seen: dict[int, int] = {}
+    problems = []
+    for checkpoint in checkpoints:
+        match = _VCHANNEL_COLLECTION.search(checkpoint.vchannel)
+        if match is None or int(match["collection"]) not in wanted:
+            continue
+        collection = wanted[int(match["collection"])]
+        seen[collection.collection_id] = seen.get(collection.collection_id, 0) + 1
+        old_id, old_ts = before.get(checkpoint.vchannel, (None, -1))
+        if checkpoint.timestamp <= old_ts:
+            problems.append(f"{checkpoint.vchannel} ({collection.key}): checkpoint not moved since the switch")
+        elif mq == "natsmq" and checkpoint.msg_id >= _NATS_SEQUENCE_LIMIT:
+            problems.append(f"{checkpoint.vchannel} ({collection.key}): position {checkpoint.msg_id} is not a NATS sequence")
+        elif mq == "rocksmq" and (checkpoint.msg_id < _NATS_SEQUENCE_LIMIT or checkpoint.msg_id == old_id):
+            problems.append(f"{checkpoint.vchannel} ({collection.key}): position {checkpoint.msg_id} is not one "
+                            "of the new RocksMQ store")
+    for collection in wanted.values():
+        if seen.get(collection.collection_id, 0) < collection.shards:
+            problems.append(f"{collection.key}: {seen.get(collection.collection_id, 0)} of {collection.shards} "
+                            "channels have a checkpoint yet")
+    return problems
+
+
+def recorded_positions(ctx: RunContext, steps: tuple[str, ...]) -> dict[str, tuple[int, int]]:
+    """The channel checkpoints the first of `steps` that recorded them kept: vchannel -> (msgID, ts)."""
+    for step in steps:
+        recorded = ctx.journal.recall(step, "checkpoints")
+        if recorded is not None:
+            return {vchannel: tuple(position) for vchannel, position in recorded.items()}
+    return {}
+
+
+def wait_for_checkpoints(ctx: RunContext, mq: str, positions_steps: tuple[str, ...]) -> str:
+    """Poll etcd until every channel checkpoint moved to a position of `mq` (the datanode moves each
+    at its first time tick on the new MQ), within deadlines.verify_s."""
+    with ctx.milvus(isolated=True) as milvus:
+        collections = [CollectionChannels(key, cid, shards) for key, (cid, shards) in milvus.collection_channels().items()]
+    before = recorded_positions(ctx, positions_steps)
+    until = time.monotonic() + ctx.deadlines.verify_s
+    began = time.monotonic()
+    while True:
+        problems = checkpoint_problems(read_checkpoints_of(ctx), collections, mq=mq, before=before)
+        if not problems:
+            channels = sum(c.shards for c in collections)
+            return (f"all {channels} channel checkpoints of {len(collections)} collections are {mq} positions "
+                    f"({time.monotonic() - began:.1f} s)")
+        if time.monotonic() > until:
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            raise VerificationFailed(f"channel checkpoints did not move to {mq} within "
+                                     f"{ctx.deadlines.verify_s:.0f} s: {shown}")
+        time.sleep(0.5)
+
+
+# --- NATS ---------------------------------------------------------------------------------
+
+
+def check_nats(ctx: RunContext, start_step: str = "start") -> str:
     from migrator.milvus.nats import check_streams
 
     effective = ctx.effective()
-    port = ctx.journal.recall("start", "nats_port") or int(effective.get("natsmq.server.port").value)
+    port = ctx.journal.recall(start_step, "nats_port") or int(effective.get("natsmq.server.port").value)
     max_age_min = float(effective.get("natsmq.server.retention.maxAge").value or 4320)
     prefix = str(effective.get("msgChannel.chanNamePrefix.cluster").raw or "by-dev")
     channels = int(effective.get("rootCoord.dmlChannelNum").raw or 16)
@@ -56,26 +174,21 @@ def check_nats(ctx: RunContext) -> str:
     return f"JetStream on port {port}: {len(report.streams)} streams, max_age {max_age_min * 60:.0f} s"
 
 
-def reprove_deny(ctx: RunContext) -> None:
-    """After a restart with forceDeny already true, inserts pass for a few seconds (until the quota
-    center's first cycle): prove the deny again before counting, or a stray write could hide a
-    lost row, and a later 'accepted' probe could be that window rather than the allow."""
-    with ctx.milvus() as milvus:
-        milvus.ensure_probe()
-        wait_for_write_state(ctx, milvus, denied=True, deadline_s=ctx.deadlines.deny_s * 2)
+# --- the step -----------------------------------------------------------------------------
 
 
-def verify(ctx: RunContext) -> str:
-    snapshot = Snapshot.from_dict(ctx.journal.recall("snapshot", "snapshot"))
-    reprove_deny(ctx)
+def verify(ctx: RunContext, *, mq: str, step_id: str, start_step: str, positions_steps: tuple[str, ...],
+           snapshot_step: str) -> str:
+    snapshot = Snapshot.from_dict(ctx.journal.recall(snapshot_step, "snapshot"))
     parts = []
-    if ctx.plan.target_mq == "natsmq":
-        parts.append(check_nats(ctx))
-    counts = compare_counts(ctx, snapshot)
-    started_at = ctx.journal.recall("start", "started_at")
+    if mq == "natsmq":
+        parts.append(check_nats(ctx, start_step))
+    parts.append(wait_for_checkpoints(ctx, mq, positions_steps))
+    counts = compare_counts(ctx, snapshot, isolated=True)
+    started_at = ctx.journal.recall(start_step, "started_at")
     if started_at is not None:
         counts["restart_to_all_strong_s"] = round(time.time() - started_at, 2)
-    ctx.journal.remember("verify", counts=counts)
+    ctx.journal.remember(step_id, counts=counts)
     parts.append(f"{len(snapshot.collections)} collections, counts equal; every loaded collection answers a "
-                 f"Strong query {counts.get('restart_to_all_strong_s', 0):.1f} s after the restart")
+                 f"Strong query {counts.get('restart_to_all_strong_s', 0):.1f} s after the start")
     return "; ".join(parts)

@@ -16,8 +16,12 @@ from tests.support.sandbox import quiet_env
 
 def context(tmp_path: Path, *, dry_run: bool = False) -> RunContext:
     journal = Journal.create(tmp_path / "journal.json", run_id="r", plan={}, dry_run=dry_run)
-    return RunContext(env=quiet_env(), playbook=SimpleNamespace(), plan=SimpleNamespace(), journal=journal,
+    return RunContext(env=quiet_env(), playbook=SimpleNamespace(), plan=SimpleNamespace(source_mq="rocksmq", target_mq="natsmq"), journal=journal,
                       runtime=SimpleNamespace(), milvus_environ={}, dry_run=dry_run)
+
+
+def no_rollback_steps(ctx: RunContext) -> list[Step]:
+    return []
 
 
 def recorder(calls: list[str], name: str, fail: BaseException | None = None):
@@ -33,7 +37,7 @@ def recorder(calls: list[str], name: str, fail: BaseException | None = None):
 def test_steps_run_in_order_and_are_journaled(tmp_path: Path) -> None:
     calls: list[str] = []
     ctx = context(tmp_path)
-    run_steps(ctx, [Step(n, n, recorder(calls, n)) for n in ("preflight", "snapshot")])
+    run_steps(ctx, rollback=no_rollback_steps, steps=[Step(n, n, recorder(calls, n)) for n in ("preflight", "snapshot")])
     assert calls == ["preflight", "snapshot"]
     journal = Journal.load(tmp_path / "journal.json")
     assert journal.status == DONE and journal.data["phase"] == "apply"
@@ -46,13 +50,13 @@ def test_interrupt_saves_the_journal_and_resume_skips_done_steps(tmp_path: Path)
     steps = [Step("preflight", "", recorder(calls, "preflight")),
              Step("flush-all", "", recorder(calls, "flush-all", KeyboardInterrupt()))]
     with pytest.raises(Interrupted):
-        run_steps(ctx, steps)
+        run_steps(ctx, rollback=no_rollback_steps, steps=steps)
     journal = Journal.load(tmp_path / "journal.json")
     assert journal.status == INTERRUPTED and journal.data["steps"]["flush-all"]["state"] == INTERRUPTED
 
     resumed = context(tmp_path)
     resumed.journal = journal
-    run_steps(resumed, [steps[0], Step("flush-all", "", recorder(calls, "flush-all"))])
+    run_steps(resumed, rollback=no_rollback_steps, steps=[steps[0], Step("flush-all", "", recorder(calls, "flush-all"))])
     assert calls == ["preflight", "flush-all", "flush-all"]  # preflight not run twice
     assert Journal.load(tmp_path / "journal.json").status == DONE
 
@@ -60,7 +64,7 @@ def test_interrupt_saves_the_journal_and_resume_skips_done_steps(tmp_path: Path)
 def test_failure_before_any_change_is_reported_as_nothing_changed(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     with pytest.raises(RolledBack, match="nothing had been changed"):
-        run_steps(ctx, [Step("preflight", "", recorder([], "preflight", NotRolledBack("Milvus says no")))])
+        run_steps(ctx, rollback=no_rollback_steps, steps=[Step("preflight", "", recorder([], "preflight", NotRolledBack("Milvus says no")), side_effects=False)])
     assert Journal.load(tmp_path / "journal.json").status == ROLLED_BACK
 
 
@@ -69,7 +73,7 @@ def test_preflight_refusal_at_apply_time_exits_3(tmp_path: Path) -> None:
 
     ctx = context(tmp_path)
     with pytest.raises(Refused, match="nothing was changed"):
-        run_steps(ctx, [Step("preflight", "", recorder([], "preflight", Refused("configured for kafka")))])
+        run_steps(ctx, rollback=no_rollback_steps, steps=[Step("preflight", "", recorder([], "preflight", Refused("configured for kafka")), side_effects=False)])
 
 
 def test_no_rollback_leaves_it_for_the_operator(tmp_path: Path) -> None:
@@ -77,7 +81,7 @@ def test_no_rollback_leaves_it_for_the_operator(tmp_path: Path) -> None:
     steps = [Step("deny-writes", "", recorder([], "deny-writes")),
              Step("flush-all", "", recorder([], "flush-all", RuntimeError("boom")))]
     with pytest.raises(NotRolledBack, match="left as is") as error:
-        run_steps(ctx, steps, rollback_on_failure=False)
+        run_steps(ctx, rollback=no_rollback_steps, steps=steps, rollback_on_failure=False)
     assert "RuntimeError: boom" in error.value.message
     assert error.value.exit_code == 4
 
@@ -85,7 +89,7 @@ def test_no_rollback_leaves_it_for_the_operator(tmp_path: Path) -> None:
 def test_dry_run_gate_closes_before_side_effects(tmp_path: Path) -> None:
     calls: list[str] = []
     ctx = context(tmp_path, dry_run=True)
-    run_steps(ctx, [Step("snapshot", "", recorder(calls, "snapshot"), side_effects=False),
+    run_steps(ctx, rollback=no_rollback_steps, steps=[Step("snapshot", "", recorder(calls, "snapshot"), side_effects=False),
                     Step("stop", "stop Milvus", recorder(calls, "stop"), would=lambda c: "stop it")])
     assert calls == ["snapshot"]
     assert ctx.journal.data["steps"]["stop"]["summary"] == "would stop it"
@@ -105,3 +109,44 @@ def test_dead_sessions_are_the_lower_server_ids_of_reregistered_roles() -> None:
     assert dead_session_keys(keys, stopped_up_to=6) == [prefix + "querynode-6", prefix + "datanode-6",
                                                         prefix + "indexnode-5"]
     assert dead_session_keys([prefix + "querynode-6"], stopped_up_to=6) == []
+
+
+def test_a_failure_after_a_change_runs_the_rollback_steps_and_exits_1(tmp_path: Path) -> None:
+    calls: list[str] = []
+    ctx = context(tmp_path)
+
+    def rollback(c: RunContext) -> list[Step]:
+        return [Step("rollback-start", "", recorder(calls, "rollback-start")),
+                Step("rollback-check-writes", "", recorder(calls, "rollback-check-writes"))]
+
+    steps = [Step("stop", "", recorder(calls, "stop")), Step("start", "", recorder(calls, "start", RuntimeError("x")))]
+    with pytest.raises(RolledBack, match="start failed: RuntimeError: x; rolled back") as error:
+        run_steps(ctx, steps, rollback=rollback)
+    assert error.value.exit_code == 1
+    assert calls == ["stop", "start", "rollback-start", "rollback-check-writes"]
+    journal = Journal.load(tmp_path / "journal.json")
+    assert journal.status == ROLLED_BACK and journal.data["phase"] == "rollback"
+    assert journal.is_done("rollback-start") and journal.is_done("rollback-check-writes")
+
+
+def test_a_failing_rollback_is_not_reported_as_rolled_back(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+
+    def rollback(c: RunContext) -> list[Step]:
+        return [Step("rollback-start", "", recorder([], "rollback-start", NotRolledBack("Milvus will not start")))]
+
+    steps = [Step("stop", "", recorder([], "stop")), Step("start", "", recorder([], "start", RuntimeError("x")))]
+    with pytest.raises(NotRolledBack, match="the automatic rollback failed too") as error:
+        run_steps(ctx, steps, rollback=rollback)
+    assert error.value.exit_code == 4
+    assert Journal.load(tmp_path / "journal.json").status == "failed"
+
+
+def test_a_failure_before_any_side_effect_runs_no_rollback(tmp_path: Path) -> None:
+    calls: list[str] = []
+    ctx = context(tmp_path)
+    steps = [Step("preflight", "", recorder(calls, "preflight"), side_effects=False),
+             Step("snapshot", "", recorder(calls, "snapshot", RuntimeError("x")), side_effects=False)]
+    with pytest.raises(RolledBack, match="nothing had been changed"):
+        run_steps(ctx, steps, rollback=lambda c: [Step("rollback-x", "", recorder(calls, "rollback-x"))])
+    assert calls == ["preflight", "snapshot"]

@@ -1,0 +1,28 @@
+"""check-writes: clients are back. A probe insert through the public client port is acknowledged and
+a Strong query sees it: the MQ carries writes end to end."""
+
+from __future__ import annotations
+
+import time
+
+from migrator.errors import NotRolledBack
+from migrator.migration.steps.base import RunContext
+from migrator.migration.writes import wait_for_write_state
+
+
+def check_writes(ctx: RunContext, step_id: str) -> str:
+    from migrator.config import FORCE_DENY
+
+    deadline = ctx.deadlines.verify_s
+    if ctx.effective().get(FORCE_DENY).value is True:
+        ctx.journal.mark("clients_back_at", time.time())
+        return "writes stay denied, as they were found (forceDeny is true); clients can read again"
+    with ctx.milvus() as milvus:
+        milvus.ensure_probe(deadline_s=deadline)
+        seconds, probe_id = wait_for_write_state(milvus, denied=False, deadline_s=deadline)
+        if "clients_back_at" not in ctx.journal.data.get("marks", {}):
+            ctx.journal.mark("clients_back_at", time.time())
+        if not milvus.probe_visible(probe_id, deadline_s=deadline):
+            raise NotRolledBack(f"probe {probe_id} was acknowledged but a Strong query does not see it")
+        milvus.drop_probe()
+    return f"writes work again: a probe insert was acknowledged after {seconds:.1f} s and a Strong query sees it"

@@ -1,0 +1,38 @@
+"""Config steps: bring the config files to one of the run's named states (migration/configstates.py).
+
+The first one computes every state from the files as found (Milvus stopped), saves them and
+journals them; the private client port is chosen then, once, for the whole run.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migrator.config import write_atomic
+from migrator.migration.configstates import MARK, ConfigStates, free_port
+from migrator.migration.steps.base import RunContext
+
+
+def ensure_states(ctx: RunContext) -> ConfigStates:
+    marks = ctx.journal.data.get("marks", {})
+    if MARK not in marks:
+        port = ctx.playbook.migration.isolation_port or free_port()
+        states = ConfigStates.compute(ctx.effective(), ctx.plan.changes, port)
+        recorded = states.save(ctx.state_dir / "config-states" / ctx.journal.data["run_id"])
+        ctx.journal.mark(MARK, recorded)  # journaled before any file is written
+        ctx._config_states = states
+    return ctx.config_states()
+
+
+def write_state(ctx: RunContext, name: str) -> str:
+    states = ensure_states(ctx)
+    written = states.write(name, lambda path, text: write_atomic(Path(path), text))
+    ctx.env.log.info("config.state", state=name, files=written)
+    where = ", ".join(written) if written else "every file already was"
+    if name.startswith("isolated"):
+        return f"{name}: clients isolated (client port {states.private_port}, HTTP off) in {where}"
+    return f"{name}: {where}"
+
+
+def would_write(ctx: RunContext, name: str) -> str:
+    return f"bring the config to {name}"

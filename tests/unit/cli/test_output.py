@@ -1,0 +1,102 @@
+"""Global options before or after the command; one JSON document on stdout for success and failure
+alike; with --log-format json, stderr holds JSON lines only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from migrator.cli.render import OUTPUT_SCHEMA_VERSION
+from migrator.errors import ExitCode
+from tests.support.cli import run_cli
+from tests.support.config import fixture_dir
+from tests.support.playbooks import offline_playbook
+from tests.support.rocksmq import write_rocksmq
+
+CONFIG = str(fixture_dir("v2.5-layers"))
+
+
+def json_lines(text: str) -> list[dict]:
+    """Every line of `text` as JSON; fails on the first line that is not."""
+    return [json.loads(line) for line in text.splitlines()]
+
+
+@pytest.mark.parametrize("args", [
+    ["--output", "json", "config", "show", "--config-dir", CONFIG],
+    ["config", "show", "--config-dir", CONFIG, "--output", "json"],
+    ["config", "show", "--output=json", "--config-dir", CONFIG],
+    ["config", "show", "-o", "json", "--config-dir", CONFIG, "-v"],
+])
+def test_global_options_go_before_or_after_the_command(args: list[str]) -> None:
+    result = run_cli(args, environ={})
+    assert result.exit_code == 0, result.stderr
+    document = result.json()
+    assert document["schema_version"] == OUTPUT_SCHEMA_VERSION and document["ok"] is True
+    assert document["exit_code"] == 0 and document["mq_type"] == "rocksmq"
+
+
+def test_a_command_keeps_its_own_option_of_a_global_name() -> None:
+    # `config show --version` is Milvus's version, not the tool's: 2.3 reads milvus.yaml alone.
+    result = run_cli(["config", "show", "--config-dir", CONFIG, "--version", "2.3.5", "--output", "json"], environ={})
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["files"] == [f"{CONFIG}/milvus.yaml"]
+
+
+def test_inspect_rocksmq_takes_output_after_its_path(tmp_path: Path) -> None:
+    write_rocksmq(tmp_path / "rdb_data", {"by-dev-rootcoord-dml_0": [100, 200]})
+    result = run_cli(["inspect", "rocksmq", str(tmp_path / "rdb_data"), "--output", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["ok"] is True and result.json()["topics"][0]["name"] == "by-dev-rootcoord-dml_0"
+
+
+def test_apply_of_a_plan_takes_output_after_its_flags(tmp_path: Path) -> None:
+    result = run_cli(["apply", str(tmp_path / "missing.json"), "--yes", "--output", "json"])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    document = result.json()  # the whole of stdout is one JSON document
+    assert document["ok"] is False and document["exit_code"] == 2
+    assert "missing.json" in document["error"]
+
+
+def test_a_usage_error_is_a_json_document_too() -> None:
+    result = run_cli(["config", "show", "--bogus", "--output", "json"])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert result.json() == {"schema_version": OUTPUT_SCHEMA_VERSION, "ok": False, "exit_code": 2,
+                             "error": "No such option: --bogus", "hint": None, "report": None}
+    assert "Usage:" in result.stderr  # the person at the terminal still sees click's usage line
+
+
+def test_a_refused_plan_is_one_document_with_its_hint(tmp_path: Path) -> None:
+    result = run_cli(["plan", "-p", str(offline_playbook(tmp_path)), "--output", "json"])
+    assert result.exit_code == ExitCode.REFUSED
+    document = result.json()
+    assert document["ok"] is False and document["exit_code"] == 3
+    assert "cannot connect to Milvus at http://127.0.0.1:1" in document["error"]
+    assert "milvus.uri" in document["hint"] and "nothing was changed" in document["hint"]
+
+
+def test_log_format_json_keeps_stderr_json_only_on_failure(tmp_path: Path) -> None:
+    result = run_cli(["plan", "-p", str(offline_playbook(tmp_path)), "--log-format", "json"])
+    assert result.exit_code == ExitCode.REFUSED and result.stdout == ""
+    events = json_lines(result.stderr)
+    assert events[-1]["event"] == "command.failed" and events[-1]["exit_code"] == 3
+    assert "milvus.uri" in events[-1]["hint"]
+
+
+def test_log_format_json_turns_notes_into_events(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "milvus.yaml").write_text("rocksmq:\n  path: /r\nquotaAndLimits:\n  limitWriting:\n    forceDeny: false\n")
+    result = run_cli(["config", "set", "--config-dir", str(conf), "--set", "quotaAndLimits.limitWriting.forceDeny=true",
+                      "--log-format", "json"], environ={})
+    assert result.exit_code == 0, result.stderr
+    assert [event["message"] for event in json_lines(result.stderr) if event["event"] == "cli.note"] == [
+        "not written: add --write to write it"]
+
+
+def test_log_format_json_with_verbose_puts_the_traceback_in_the_event(tmp_path: Path) -> None:
+    result = run_cli(["status", "-p", str(tmp_path / "nope.yaml"), "--log-format", "json", "--verbose"])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    failed = [event for event in json_lines(result.stderr) if event["event"] == "command.failed"]
+    assert len(failed) == 1 and "Traceback" in failed[0]["traceback"]

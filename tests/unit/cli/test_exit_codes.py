@@ -179,3 +179,22 @@ def test_an_unexpected_error_is_refused_in_a_read_only_command_and_4_elsewhere(
     assert "Traceback" in run_cli(["status", "-p", playbook, "--verbose"]).stderr
     rollback = run_cli(["rollback", "-p", playbook, "--yes"])
     assert rollback.exit_code == ExitCode.NOT_ROLLED_BACK and "milvus-migrate status" in rollback.stderr
+
+
+def test_a_failed_apply_says_where_its_report_is(tmp_path: Path) -> None:
+    playbook = offline_playbook(tmp_path)
+    journal_of(tmp_path, INTERRUPTED)  # nothing done yet: the resumed run starts at preflight, which fails
+    result = run_cli(["apply", "--resume", "-p", str(playbook), "--yes", "--output", "json"])
+    assert result.exit_code == ExitCode.ROLLED_BACK, result.stderr
+    document = result.json()
+    assert document["ok"] is False and "preflight failed" in document["error"]
+    report = Path(document["report"])
+    assert report.parent == tmp_path / "state" / "reports" and report.is_file()
+    assert document["report_files"][0] == str(report) and document["status"] == "rolled-back"
+    assert f"report: {report}" in result.stderr
+
+    journal_of(tmp_path, INTERRUPTED)
+    text = run_cli(["apply", "--resume", "-p", str(playbook), "--yes"])
+    assert text.exit_code == ExitCode.ROLLED_BACK
+    assert "| preflight | failed |" in text.stdout  # the report's step table, for the person at the terminal
+    assert "report: " in text.stderr and Path(text.stderr.split("report: ")[1].split()[0]).is_file()

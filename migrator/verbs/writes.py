@@ -47,6 +47,7 @@ class WritesContext:
 def writes(env: Environment, playbook_path: Path, *, deny: bool, yes: bool = False) -> dict[str, Any]:
     from migrator.config import FORCE_DENY
     from migrator.migration.steps.deny_writes import (
+        WritesNotControlled,
         set_force_deny,
         wait_for_write_state,
     )
@@ -76,9 +77,11 @@ def writes(env: Environment, playbook_path: Path, *, deny: bool, yes: bool = Fal
             target = str(ctx.effective().file_value(FORCE_DENY)[0].path)  # where it was written
             try:
                 proof = _prove(ctx, milvus, wait_for_write_state, deny=deny)
+            except WritesNotControlled as error:  # says itself that forceDeny was written
+                raise NotRolledBack(f"{error.message} ({target})", hint=_unproved_hint(deny)) from error
             except MigrateError as error:
-                raise NotRolledBack(f"forceDeny={str(deny).lower()} is written in {target}, but {error.message}",
-                                    hint=_unproved_hint(deny)) from error
+                raise NotRolledBack(f"forceDeny={str(deny).lower()} is written in {target}, but the probe failed: "
+                                    f"{error.message}", hint=_unproved_hint(deny)) from error
         entry = {"action": action, "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "unix": time.time(), "file": target, "changed": changed, "proof": proof,
                  "during": journal.status if journal is not None else None}

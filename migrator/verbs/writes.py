@@ -17,13 +17,13 @@ from typing import Any
 from migrator.context import Environment
 from migrator.errors import BadInput, MigrateError, NotRolledBack, Refused
 from migrator.migration.journal import Journal
-from migrator.playbook import Playbook
+from migrator.playbook import Playbook, load_playbook
 from migrator.verbs.apply import UNFINISHED, confirm
 from migrator.verbs.deployment import (
     Deployment,
+    deployment_for,
     effective_config,
     nothing_changed_yet,
-    open_deployment,
 )
 
 
@@ -53,13 +53,14 @@ def writes(env: Environment, playbook_path: Path, *, deny: bool, yes: bool = Fal
     )
     from migrator.milvus.client import MilvusAdapter
 
-    deployment = open_deployment(env, playbook_path)
-    spec = deployment.loaded.spec
+    loaded = load_playbook(playbook_path)
+    spec = loaded.spec
     action = "deny" if deny else "allow"
     if spec.runtime.kind == "kubernetes":
         raise BadInput(f"writes {action}: on Kubernetes, Helm or the operator owns Milvus's config",
                        hint="set quotaAndLimits.limitWriting.forceDeny in the release's values "
                             "(docs/deployments/kubernetes.md)")
+    deployment = deployment_for(env, loaded)
     with deployment.lock:  # not while an apply or a rollback runs: they own forceDeny then
         journal = deployment.journal()
         with ExitStack() as stack:

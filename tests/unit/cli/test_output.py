@@ -100,3 +100,15 @@ def test_log_format_json_with_verbose_puts_the_traceback_in_the_event(tmp_path: 
     assert result.exit_code == ExitCode.BAD_INPUT
     failed = [event for event in json_lines(result.stderr) if event["event"] == "command.failed"]
     assert len(failed) == 1 and "Traceback" in failed[0]["traceback"]
+
+
+def test_the_json_document_and_json_log_of_a_failure_hold_no_secret(tmp_path: Path) -> None:
+    secret = "Pa55word-in-a-uri"
+    (tmp_path / "milvus.yaml").write_text("etcd:\n  use:\n    embed: false\nmq:\n  type: rocksmq\n"
+                                          "rocksmq:\n  path: /var/lib/milvus/rdb_data\n")
+    result = run_cli(["config", "show", "--config-dir", str(tmp_path), "--etcd", f"http://root:{secret}@127.0.0.1:9",
+                      "--output", "json", "--log-format", "json"])
+    assert result.exit_code == ExitCode.REFUSED
+    assert "http://***@127.0.0.1:9" in result.json()["error"]
+    assert json_lines(result.stderr)[-1]["event"] == "command.failed"
+    assert secret not in result.stdout and secret not in result.stderr

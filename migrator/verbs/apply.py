@@ -38,7 +38,8 @@ def confirm(env: Environment, question: str, yes: bool) -> None:
     if yes:
         return
     if not env.interactive:
-        raise BadInput("apply changes a live deployment: pass --yes when not on a terminal")
+        raise BadInput("this changes a live deployment: pass --yes (no question is asked off a terminal "
+                       "or with --log-format json)")
     env.stderr.write(question)
     env.stderr.flush()
     assert env.stdin is not None

@@ -3,6 +3,7 @@ alike; with --log-format json, stderr holds JSON lines only."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -112,3 +113,28 @@ def test_the_json_document_and_json_log_of_a_failure_hold_no_secret(tmp_path: Pa
     assert "http://***@127.0.0.1:9" in result.json()["error"]
     assert json_lines(result.stderr)[-1]["event"] == "command.failed"
     assert secret not in result.stdout and secret not in result.stderr
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_no_question_is_asked_with_log_format_json_even_on_a_terminal(tmp_path: Path) -> None:
+    from migrator.cli import main
+    from migrator.context import Environment
+    from migrator.migration.journal import INTERRUPTED, Journal
+    from tests.support.plans import make_plan
+
+    playbook = str(offline_playbook(tmp_path))
+    plan = make_plan(tmp_path, tmp_path / "configs" / "milvus.yaml")
+    Journal.create(tmp_path / "state" / "journal.json", run_id="r", plan=plan.to_dict()).set_status(INTERRUPTED)
+
+    asked = Environment(stdout=_Terminal(), stderr=_Terminal(), stdin=_Terminal("n\n"), environ={"TERM": "dumb"})
+    assert main(["rollback", "-p", playbook], environment=asked) == ExitCode.BAD_INPUT
+    assert "[y/N]" in asked.stderr.getvalue() and "not confirmed; nothing was changed" in asked.stderr.getvalue()
+
+    scripted = Environment(stdout=_Terminal(), stderr=_Terminal(), stdin=_Terminal("y\n"), environ={"TERM": "dumb"})
+    assert main(["rollback", "-p", playbook, "--log-format", "json"], environment=scripted) == ExitCode.BAD_INPUT
+    events = json_lines(scripted.stderr.getvalue())
+    assert events[-1]["event"] == "command.failed" and "pass --yes" in events[-1]["error"]

@@ -30,6 +30,7 @@ def build_report(journal: Journal, *, dry_run: bool = False) -> dict[str, Any]:
         "started_at": journal.data["started_at"],
         "ended_at": journal.data.get("ended_at"),
         "write_downtime_s": downtime,
+        "clients": clients_saw(marks.get("client_view", [])),
         "restart_to_all_loaded_strong_s": verify.get("restart_to_all_strong_s"),
         "steps": [
             {"id": step_id, "state": entry.get("state"), "seconds": entry.get("seconds"),
@@ -46,6 +47,24 @@ def build_report(journal: Journal, *, dry_run: bool = False) -> dict[str, Any]:
     })
 
 
+def clients_saw(segments: list[dict[str, Any]]) -> dict[str, Any]:
+    """The client view of every process of the run, added up (migration/clientview.py)."""
+    if not segments:
+        return {}
+    refused: dict[str, int] = {}
+    for segment in segments:
+        for kind, count in segment.get("refused", {}).items():
+            refused[kind] = refused.get(kind, 0) + count
+    froms = [s["refused_from"] for s in segments if s.get("refused_from")]
+    untils = [s["refused_until"] for s in segments if s.get("refused_until")]
+    gaps = [s["seconds_without_an_acknowledged_write"] for s in segments
+            if s.get("seconds_without_an_acknowledged_write") is not None]
+    return {"writes": sum(s.get("writes", 0) for s in segments),
+            "acknowledged": sum(s.get("acknowledged", 0) for s in segments), "refused": refused,
+            "refused_from": min(froms) if froms else None, "refused_until": max(untils) if untils else None,
+            "seconds_without_an_acknowledged_write": max(gaps) if gaps else None}
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     lines = [
         f"# milvus-migrate report {report['run_id']}{' (dry run)' if report['dry_run'] else ''}",
@@ -55,6 +74,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"- write-downtime (clients cut off to a write acknowledged again): {_seconds(report['write_downtime_s'])}",
         f"- restart until every loaded collection answers a Strong query: "
         f"{_seconds(report['restart_to_all_loaded_strong_s'])}",
+        *_clients_lines(report.get("clients") or {}),
         "",
         "| step | state | seconds | what happened |",
         "|---|---|---:|---|",
@@ -70,6 +90,19 @@ def render_markdown(report: dict[str, Any]) -> str:
     if findings:
         lines += ["", "Findings:"] + [f"- {f['level']}: {f['key']}: {f['message']}" for f in findings]
     return "\n".join(lines) + "\n"
+
+
+def _clients_lines(clients: dict[str, Any]) -> list[str]:
+    if not clients:
+        return []
+    refused = ", ".join(f"{count} {kind}" for kind, count in sorted(clients["refused"].items())) or "none"
+    line = (f"- what a client saw (a write every 0.5 s through the public port): {clients['acknowledged']} of "
+            f"{clients['writes']} writes acknowledged; refused: {refused}")
+    if clients.get("refused_from"):
+        line += f"; refused from {clients['refused_from']} to {clients['refused_until']}"
+    if clients.get("seconds_without_an_acknowledged_write") is not None:
+        line += f" ({clients['seconds_without_an_acknowledged_write']:.1f} s without an acknowledged write)"
+    return [line]
 
 
 def _seconds(value: float | None, unit: str = " s") -> str:

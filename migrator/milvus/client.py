@@ -17,8 +17,10 @@ from migrator.errors import NotRolledBack
 from migrator.util.redact import redact_text
 
 PROBE_COLLECTION = "milvus_migrate_probe"
+CLIENT_VIEW_COLLECTION = "milvus_migrate_client_view"
+TOOL_COLLECTIONS = (PROBE_COLLECTION, CLIENT_VIEW_COLLECTION)  # the tool's own: never counted
 _WRITE_DENIED = re.compile(r"deactivated by the administrator|disabled by the administrator|force.?deny", re.I)
-# Retried while Milvus settles after a restart (milvus-facts: FlushAll, Stop and start).
+# Retried while Milvus settles after a restart (docs/milvus.md, "FlushAll", "Stopping and starting").
 _TRANSIENT = re.compile(
     r"node not match|not ready|unavailable|connection refused|deadline exceeded|not healthy|"
     r"channel not found|service not ready|collection not loaded|no available|timeout|not serviceable",
@@ -72,6 +74,22 @@ class Snapshot:
 class FlushAllResult:
     seconds: float
     flush_ts: int  # every channel checkpoint is at or past this timestamp once it completed
+
+
+_CLIENT_ERRORS = (
+    (re.compile(r"deactivated by the administrator|disabled by the administrator", re.I), "writes denied (forceDeny)"),
+    (re.compile(r"ratelimiter|rate limit", re.I), "rate limited"),
+    (re.compile(r"connection refused|fail(ed)? (to )?connect", re.I), "connection refused"),
+    (re.compile(r"unavailable", re.I), "unavailable"),
+    (re.compile(r"deadline|timed? ?out", re.I), "timed out"),
+    (re.compile(r"not ready|not healthy|not serviceable", re.I), "not ready"),
+)
+
+
+def client_error_kind(error: BaseException) -> str:
+    """A short, stable name for what a client saw when a write failed."""
+    text = str(error)
+    return next((kind for pattern, kind in _CLIENT_ERRORS if pattern.search(text)), type(error).__name__)
 
 
 def is_write_denied(error: BaseException) -> bool:
@@ -187,7 +205,7 @@ class MilvusAdapter:
         facts = []
         for database in self.databases():
             for name in self.collections(database):
-                if name == PROBE_COLLECTION:
+                if name in TOOL_COLLECTIONS:
                     continue
                 loaded = self.is_loaded(database, name)
                 facts.append(CollectionFacts(database, name, loaded, self.count(database, name, loaded=loaded,
@@ -240,7 +258,7 @@ class MilvusAdapter:
 
     # -- probe -----------------------------------------------------------------------------
 
-    def ensure_probe(self, *, deadline_s: float = 60.0) -> None:
+    def ensure_probe(self, *, deadline_s: float = 60.0, name: str = PROBE_COLLECTION) -> None:
         """A tiny collection the tool owns, in the default database, loaded (retried while Milvus
         settles after a restart)."""
         from pymilvus import DataType
@@ -248,16 +266,16 @@ class MilvusAdapter:
         client = self.client()
 
         def create_and_load() -> None:
-            if not client.has_collection(PROBE_COLLECTION):
+            if not client.has_collection(name):
                 schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
                 schema.add_field("id", DataType.INT64, is_primary=True)
                 schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
                 index = client.prepare_index_params()
                 index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
-                client.create_collection(PROBE_COLLECTION, schema=schema, index_params=index)
-            client.load_collection(PROBE_COLLECTION)
+                client.create_collection(name, schema=schema, index_params=index)
+            client.load_collection(name)
 
-        retry(create_and_load, deadline_s=deadline_s, what="create the probe collection")
+        retry(create_and_load, deadline_s=deadline_s, what=f"create the collection {name}")
 
     def probe_insert(self, probe_id: int) -> bool:
         """True when the insert went through, False when Milvus denied the write."""
@@ -276,7 +294,7 @@ class MilvusAdapter:
 
         return bool(retry(query, deadline_s=deadline_s, what="probe query"))
 
-    def drop_probe(self) -> None:
+    def drop_probe(self, name: str = PROBE_COLLECTION) -> None:
         client = self.client()
-        if client.has_collection(PROBE_COLLECTION):
-            client.drop_collection(PROBE_COLLECTION)
+        if client.has_collection(name):
+            client.drop_collection(name)

@@ -379,3 +379,47 @@ class DdlProber(threading.Thread):
         kept = [name for name in self.created if name not in self.dropped]
         return ([f"acknowledged create of {name} lost" for name in kept if name not in existing]
                 + [f"acknowledged drop of {name} undone" for name in self.dropped if name in existing])
+
+
+class Clients:
+    """A gRPC writer, an HTTP writer and a DDL prober on one sandbox, started and judged together."""
+
+    def __init__(self, uri: str, metrics_url: str, tag: str) -> None:
+        self.uri = uri
+        self.grpc = LedgerWriter(uri, f"ledger_grpc_{tag}")
+        self.http = HttpLedgerWriter(uri, metrics_url, f"ledger_http_{tag}")
+        self.ddl = DdlProber(uri, prefix=f"ddl_{tag}", interval_s=2.0)
+
+    def __enter__(self) -> "Clients":
+        self.grpc.create_collection()
+        self.http.create_collection()
+        for thread in (self.grpc, self.http, self.ddl):
+            thread.start()
+        time.sleep(2.0)  # some acknowledged writes before the tool starts
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
+        for thread in (self.grpc, self.http, self.ddl):
+            if thread.is_alive():
+                thread.stop()
+
+    @property
+    def collections(self) -> set[str]:
+        return {f"default.{self.grpc.collection}", f"default.{self.http.collection}"} | {
+            f"default.{name}" for name in self.ddl.created}
+
+    def acknowledged_after(self, moment: float) -> int:
+        return sum(1 for writer in (self.grpc, self.http) for o in writer.ledger.outcomes if o.ok and o.at > moment)
+
+    def judge(self) -> list[str]:
+        """Every problem the ledgers find (empty: nothing acknowledged was lost)."""
+        self.stop()
+        problems = [f"{writer.name} crashed: {writer.crashed!r}" for writer in (self.grpc, self.http) if writer.crashed]
+        for writer in (self.grpc, self.http):
+            verdict = judge(self.uri, writer)
+            if not verdict.ok:
+                problems.append(f"{writer.name}: {verdict}")
+        return problems + self.ddl.problems(self.uri)

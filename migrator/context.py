@@ -54,7 +54,10 @@ class Environment:
         return self._log
 
     def emit(self, data: Any, text: str | None = None) -> None:
-        """Print a command's result: JSON (one document) or the text rendering."""
+        """Print a command's result: JSON (one document) or the text rendering; secrets redacted."""
+        from migrator.util.redact import redact, redact_text
+
+        data, text = redact(data), redact_text(text) if text is not None else None
         if self.json_output:
             self.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
         elif text is not None:
@@ -63,5 +66,7 @@ class Environment:
 
     def say(self, text: str) -> None:
         """Progress for a human; goes to stderr so stdout stays machine-readable."""
-        self.stderr.write(text + "\n")
+        from migrator.util.redact import redact_text
+
+        self.stderr.write(redact_text(text) + "\n")
         self.stderr.flush()

@@ -6,11 +6,12 @@ user runs and must not pay for pymilvus, grpc or pandas (verbs import them lazil
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from enum import Enum
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import typer
 
@@ -86,6 +87,7 @@ def main(argv: Sequence[str] | None = None, environment: Environment | None = No
     """Entry point: run the CLI and translate every error into a message and an exit code."""
     env = environment or Environment()
     command = typer.main.get_command(app)
+    previous_sigterm = _sigterm_as_interrupt()
     try:
         result = command.main(
             args=list(argv) if argv is not None else sys.argv[1:],
@@ -99,10 +101,10 @@ def main(argv: Sequence[str] | None = None, environment: Environment | None = No
             env.stderr.write(traceback.format_exc())
         env.stderr.write(f"error: {redact_text(error.message)}\n")
         if error.hint:
-            env.stderr.write(f"hint: {error.hint}\n")
+            env.stderr.write(f"hint: {redact_text(error.hint)}\n")
         return int(error.exit_code)
     except typer.Abort:
-        env.stderr.write("interrupted\n")
+        env.stderr.write(INTERRUPTED_MESSAGE)
         return int(ExitCode.INTERRUPTED)
     except typer.TyperException as error:  # click usage errors: bad flag, missing argument
         show = getattr(error, "show", None)
@@ -112,8 +114,28 @@ def main(argv: Sequence[str] | None = None, environment: Environment | None = No
             env.stderr.write(f"error: {error}\n")
         return int(ExitCode.BAD_INPUT)
     except KeyboardInterrupt:
-        env.stderr.write("interrupted\n")
+        env.stderr.write(INTERRUPTED_MESSAGE)
         return int(ExitCode.INTERRUPTED)
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+INTERRUPTED_MESSAGE = ("interrupted (Ctrl-C or SIGTERM): the command stopped; what it had begun was undone or is "
+                       "recorded (`milvus-migrate status`, `apply --resume`)\n")
+
+
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM takes Ctrl-C's path in every command (apply's engine does the same for its steps):
+    cleanups run and the exit is 130 with a message, instead of a silent death mid-write."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding program): leave its signals alone
+        return None
 
 
 if __name__ == "__main__":

@@ -16,5 +16,7 @@ class LineProgress:
         self._stream.flush()
 
     def end(self, step: Any, summary: str, seconds: float) -> None:
-        self._stream.write(f"    {summary} ({seconds:.1f} s)\n")
+        from migrator.util.redact import redact_text
+
+        self._stream.write(f"    {redact_text(summary)} ({seconds:.1f} s)\n")
         self._stream.flush()

@@ -95,6 +95,8 @@ def main(argv: Sequence[str] | None = None, environment: Environment | None = No
             standalone_mode=False,
             obj=env,
         )
+        if result == ExitCode.INTERRUPTED:  # typer turns a KeyboardInterrupt into a silent Exit(130)
+            env.stderr.write(INTERRUPTED_MESSAGE)
         return int(result) if isinstance(result, int) else ExitCode.OK
     except MigrateError as error:
         if env.verbose:

@@ -441,20 +441,26 @@ def _switch(journal_path: Path, record: dict[str, Any]) -> str | None:
             moves.append((target, aside))
     moves += [(staging[part], targets[part]) for part in PARTS if staging[part].exists()]
     blocked = _block(_SWITCH_SIGNALS)
-    done: list[tuple[Path, Path]] = []
     try:
         if any(source == target for target in targets.values() for source, _ in moves):
             replaced.mkdir(exist_ok=True)
         for source, destination in moves:
             os.rename(source, destination)
-            done.append((source, destination))
         fsync_path(replaced.parent)
     except BaseException:
-        for source, destination in reversed(done):
-            os.rename(destination, source)
+        # Undo by what is on disk, not by what was recorded: a rename may have happened just
+        # before the error surfaced.
+        for source, destination in reversed(moves):
+            if os.path.lexists(destination) and not os.path.lexists(source):
+                os.rename(destination, source)
         if replaced.exists() and not any(replaced.iterdir()):
             replaced.rmdir()
         fsync_path(replaced.parent)
+        # The originals are back: drop what this restore made (only if an undo above failed is
+        # the journal left, for a later run to finish the switch).
+        for directory in staging.values():
+            shutil.rmtree(directory, ignore_errors=True)
+        journal_path.unlink(missing_ok=True)
         raise
     finally:
         _unblock(blocked)

@@ -43,7 +43,10 @@ class MilvusSpec(_Strict):
             return self.metrics_url
         from urllib.parse import urlsplit
 
-        host = urlsplit(self.uri).hostname or "127.0.0.1"
+        # Cut the userinfo at its LAST `@` first: an unencoded `/` in a password would otherwise
+        # end the host part early and make the password's head the host.
+        rest = self.uri.split("://", 1)[-1]
+        host = urlsplit("http://" + rest.rsplit("@", 1)[-1]).hostname or "127.0.0.1"
         return f"http://{host}:9091"
 
 

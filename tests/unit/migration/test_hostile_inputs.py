@@ -245,3 +245,36 @@ def test_sigterm_and_ctrl_c_outside_apply_exit_130_with_a_message(tmp_path, sign
     process.send_signal(signum)
     _out, err = process.communicate(timeout=30)
     assert process.returncode == 130 and "interrupted" in err and "Traceback" not in err
+
+
+def test_the_journal_copy_of_a_plan_keeps_its_digest(tmp_path):
+    from migrator.verbs.deployment import recorded_plan
+
+    layer = tmp_path / "milvus.yaml"
+    layer.write_text("mq:\n  type: rocksmq\n")
+    plan = make_plan(tmp_path, layer)
+    plan.config_diff = f"-uri: {URI}\n+uri: {URI}?token=abc\n"  # redacted in the plan, again in the journal
+    Journal.create(tmp_path / "state" / "journal.json", run_id="r", plan=plan.to_dict())
+    again = recorded_plan(Journal.load(tmp_path / "state" / "journal.json"))
+    assert again.to_dict() == plan.to_dict() and "Secret9" not in again.config_diff
+
+
+@pytest.mark.parametrize("files", [
+    {"path": "data/../../../etc/passwd", "size": 1, "sha256": "0" * 64},
+    {"path": "/etc/passwd", "size": 1, "sha256": "0" * 64},
+    {"path": "data/CURRENT", "size": -1, "sha256": "0" * 64},
+    ["data/CURRENT"],
+    {"size": 1},
+])
+def test_malformed_manifest_entries_are_bad_input(tmp_path, files):
+    from migrator.rocksmq import restore_backup
+
+    (tmp_path / "backup").mkdir()
+    manifest = {"format": 2, "source_data": "/x", "source_meta_kv": "/x_meta_kv", "mode": "copy",
+                "milvus_running": False, "created_at": "t", "files": [files]}
+    (tmp_path / "backup" / "manifest.json").write_text(json.dumps(manifest))
+    result = run_cli(["backup", "restore", str(tmp_path / "backup"), "--to", str(tmp_path / "rdb")])
+    assert result.exit_code == 2 and "not a valid backup manifest" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "rdb").exists()
+    with pytest.raises(BadInput):
+        restore_backup(tmp_path / "backup", tmp_path / "rdb")

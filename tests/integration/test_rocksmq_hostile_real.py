@@ -12,7 +12,13 @@ import pytest
 
 from migrator.errors import Refused
 from migrator.milvus.client import MilvusAdapter
-from migrator.rocksmq import clean, create_backup, inspect, restore_backup, verify_backup
+from migrator.rocksmq import (
+    clean,
+    create_backup,
+    inspect,
+    restore_backup,
+    verify_backup,
+)
 from migrator.rocksmq.inspect import newest_msg_ids
 from migrator.rocksmq.layout import foreign_entries
 from migrator.sandbox.seed import SEED

@@ -100,7 +100,7 @@ def main(argv: Sequence[str] | None = None, environment: Environment | None = No
         return int(result) if isinstance(result, int) else ExitCode.OK
     except MigrateError as error:
         if env.verbose:
-            env.stderr.write(traceback.format_exc())
+            env.stderr.write(redact_text(traceback.format_exc()))
         env.stderr.write(f"error: {redact_text(error.message)}\n")
         if error.hint:
             env.stderr.write(f"hint: {redact_text(error.hint)}\n")

@@ -17,8 +17,10 @@ from typing import Any
 REDACTED = "***"
 
 # A key naming a secret (`milvus.token_env` and other `*_env` keys name a variable, not a secret).
-_SECRET_WORDS = r"token|password|passwd|passphrase|pwd|secret|api[_-]?key|apikey|credentials?|auth"
-_SECRET_KEYS = re.compile(rf"({_SECRET_WORDS})", re.IGNORECASE)
+_KEY_WORDS = r"token|password|passwd|passphrase|secret|api[_-]?key|apikey|credential"
+# In text, a parameter name must end in one of these (`auth=` yes, `authorizationEnabled:` no).
+_SECRET_WORDS = rf"{_KEY_WORDS}|credentials|pwd|auth"
+_SECRET_KEYS = re.compile(rf"({_KEY_WORDS})", re.IGNORECASE)
 # Characters that end a URI (or a parameter) in running text: whitespace and quoting.
 _END = r"\s\"'<>`"
 _URI_USERINFO = re.compile(rf"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^{_END}]*)@")

@@ -98,3 +98,10 @@ def test_redaction_is_idempotent(text):
     # A saved plan is redacted, then redacted again inside the journal: its digest must survive that.
     once = redact_text(text)
     assert redact_text(once) == once
+
+
+def test_keys_that_only_look_like_secrets_keep_their_values():
+    document = {"common.security.authorizationEnabled": True, "author": "me", "minio.secretAccessKey": "k",
+                "etcd.auth.password": "p", "tokens_env": "VAR"}
+    assert redact(document) == {"common.security.authorizationEnabled": True, "author": "me",
+                                "minio.secretAccessKey": REDACTED, "etcd.auth.password": REDACTED, "tokens_env": "VAR"}

@@ -57,6 +57,7 @@ def clean(
     directory holding anything but RocksDB's files, or a database a process holds open; BadInput
     when the paths are not RocksDB directories or the backup is damaged.
     """
+    _refuse_after_an_interrupted_clean(Path(path).expanduser().absolute())
     dirs = rocksmq_dirs(path, no_links=True)
     if backup_dir is None and not force_without_backup:
         raise BadInput(
@@ -123,6 +124,16 @@ def refuse_unless_covered(manifest: Manifest, dirs: RocksmqDirs, backup_dir: Pat
         shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
         raise Refused(f"{where} does not cover {dirs.data} as it is now: {shown}",
                       hint="take a new backup (with Milvus stopped or off RocksMQ), then clean up")
+
+
+def _refuse_after_an_interrupted_clean(data: Path) -> None:
+    """A clean-up killed while deleting leaves its `.<name>.removing-<id>` dir and no rocksmq.path."""
+    if data.exists() or not data.parent.is_dir():
+        return
+    leftovers = sorted(data.parent.glob(f".{data.name}.removing-*"))
+    if leftovers:
+        raise BadInput(f"{data} is already removed: an interrupted clean-up left {leftovers[0]}",
+                       hint=f"delete {leftovers[0]} by hand once you have checked it")
 
 
 def _remove_both(dirs: RocksmqDirs) -> None:

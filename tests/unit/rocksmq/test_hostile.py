@@ -377,3 +377,19 @@ def test_support_helper_really_writes_what_it_says(rocksmq):
     stats = {t.name: t for t in inspect(rocksmq, deep=True).topics}
     assert stats["by-dev-rootcoord-dml_1"].newest_msg_id == ids[-1]
     shutil.rmtree(rocksmq)
+
+
+def test_a_clean_up_that_failed_while_deleting_names_what_it_left(rocksmq, monkeypatch):
+    import migrator.rocksmq.cleanup as cleanup
+
+    def failing_rmtree(path):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(cleanup.shutil, "rmtree", failing_rmtree)
+    with pytest.raises(Refused, match="deleting .*removing-.* failed"):
+        clean(rocksmq, force_without_backup=True)
+    monkeypatch.undo()
+    [left] = rocksmq.parent.glob(".rdb_data.removing-*")
+    assert sorted(p.name for p in left.iterdir()) == ["rdb_data", "rdb_data_meta_kv"]  # both, whole
+    result = run_cli(["backup", "clean", str(rocksmq), "--i-have-no-backup"])
+    assert result.exit_code == 2 and str(left) in result.stderr and "Traceback" not in result.stderr

@@ -90,6 +90,7 @@ def build_plan(
     }
     if source == "rocksmq":
         facts["rocksmq"] = _rocksmq_facts(loaded, effective, findings)
+    findings += preflight.cleanup_findings(spec.migration)
     if spec.migration.backup:
         findings += preflight.backup_room_findings(loaded, facts.get("rocksmq", {}))
 

@@ -88,6 +88,14 @@ def state_findings(state_dir: Path) -> list[Finding]:
     return []
 
 
+def cleanup_findings(migration: Any) -> list[Finding]:
+    """The clean-up deletes rocksmq.path: only what this run's verified backup covers."""
+    if migration.cleanup and not migration.backup:
+        return [Finding("error", "migration.cleanup",
+                        "cleanup: true deletes rocksmq.path, and backup is false: set backup: true (and a backup_dir)")]
+    return []
+
+
 def backup_room_findings(loaded: LoadedPlaybook, rocksmq_facts: Mapping[str, Any]) -> list[Finding]:
     backup_dir = loaded.spec.migration.backup_dir
     if backup_dir is None:

@@ -58,6 +58,12 @@ def plan_changes(effective: Any, target: str | None, assignments: list[str]) -> 
     edit = plan_edit(effective, changes)
     mq_after = str(edit.changes.get(MQ_TYPE, effective.mq_type()))
     findings = natsmq_findings(effective, edit.changes, mq_after) if mq_after in ("natsmq", "rocksmq") else []
+    natsmq_keys = {key for key in edit.changes if key.startswith("natsmq.server.")}
+    if natsmq_keys and mq_after != "natsmq":
+        # Settings written for a later switch are checked too (a port -5 is wrong on any MQ); only
+        # the keys set, and no port-in-use check: nothing listens on it until the switch.
+        later = natsmq_findings(effective, edit.changes, "natsmq", port_is_free=lambda port: True)
+        findings += [finding for finding in later if finding.key in natsmq_keys]
     return edit, findings
 
 

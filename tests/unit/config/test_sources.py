@@ -84,6 +84,19 @@ def test_2_6_goes_by_the_pin_whatever_the_files_say() -> None:
     assert mq[0].note == PIN_NOTE
 
 
+def test_2_6_standalone_embed_goes_by_the_pin_too(tmp_path: Path) -> None:
+    """With an embedded etcd the config source is off, but 2.6 still pins its MQ in that etcd."""
+    config = tmp_path / "configs"
+    shutil.copytree(ROAD / "2.6", config)
+    milvus_yaml = config / "milvus.yaml"
+    milvus_yaml.write_text(milvus_yaml.read_text().replace("embed: false", "embed: true"))
+    with fake_etcd({"by-dev/config/mqtype": "woodpecker", "by-dev/config/natsmq/server/port": "1"}) as endpoint:
+        effective = load_layers(config, "2.6.0", {}, EtcdSource(endpoint))
+    assert effective.etcd == {} and effective.mq_type() == "woodpecker"
+    assert [(s.key, s.status) for s in effective.mq_settings() if s.source.kind == "etcd"] == [
+        ("mq.type", "wins"), ("natsmq.server.port", "ignored")]
+
+
 def test_2_6_without_the_pin_is_judged_by_its_files() -> None:
     """No etcd read: user.yaml's natsmq is what a first 2.6 start would panic on."""
     with pytest.raises(BadInput, match=r"user.yaml:3:3: unknown mq.type 'natsmq'.*woodpecker"):

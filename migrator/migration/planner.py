@@ -76,7 +76,7 @@ def build_plan(
     effective = load_layers(spec.config.dir, version, environ, etcd,
                             env_origin=f"environment of the {spec.runtime.kind} runtime", check=not pinned)
     if pinned:
-        return _refused_on_pinned_release(env, loaded, effective, version, snapshot.to_dict(), target)
+        return refused_on_pinned_release(env, loaded, effective, version, snapshot.to_dict(), target)
     findings += preflight.version_findings(version)
     source = effective.mq_type()
     changes = target_changes(target, spec.migration.natsmq, sets)
@@ -193,7 +193,7 @@ def _rocksmq_store(path: Path) -> tuple[list[str], bool, dict[str, Any]]:
     }
 
 
-def _refused_on_pinned_release(env: Environment, loaded: LoadedPlaybook, effective: EffectiveConfig, version: str,
+def refused_on_pinned_release(env: Environment, loaded: LoadedPlaybook, effective: EffectiveConfig, version: str,
                                snapshot: dict[str, Any], target: str) -> Plan:
     """Milvus 2.6+: no edit to plan. The plan says why (the pin, natsmq gone), who sets mq.type, and
     what 2.6 offers instead (AlterWAL and its preconditions here)."""

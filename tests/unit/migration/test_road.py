@@ -115,3 +115,49 @@ def test_road_findings() -> None:
     assert deprecated.level == "warning" and "removed in 2.6" in deprecated.message
     assert preflight.road_findings("2.4.13", "rocksmq", "rocksmq") == []
     assert preflight.road_findings("2.6.0", "natsmq", "rocksmq") == []  # version_findings refuses 2.6
+
+
+def test_a_2_6_plan_refuses_and_says_what_2_6_offers(tmp_path: Path) -> None:
+    """plan on Milvus 2.6 (version passed in: the sandbox is 2.3.5) on the 2.6 compose shape."""
+    import io
+    import json
+
+    from migrator.cli.render import render_plan
+    from migrator.config import EtcdSource
+    from migrator.context import Environment
+    from migrator.migration.planner import refused_on_pinned_release
+    from tests.support.etcd import fake_etcd
+
+    playbook = tmp_path / "pb.yaml"
+    playbook.write_text(f"""\
+version: 1
+name: compose
+milvus:
+  uri: http://milvus:19530
+config:
+  dir: {ROAD / "2.6"}
+runtime:
+  kind: compose
+  file: {tmp_path / "docker-compose.yml"}
+migration:
+  state_dir: {tmp_path / "state"}
+""")
+    with fake_etcd({"by-dev/config/mqtype": "rocksmq"}) as endpoint:
+        effective = load_layers(ROAD / "2.6", "v2.6.2", {"MQ_TYPE": "natsmq"}, EtcdSource(endpoint), check=False)
+    env = Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=None)
+    plan = refused_on_pinned_release(env, load_playbook(playbook), effective, "v2.6.2", {}, "rocksmq")
+
+    (error,) = plan.errors
+    assert "pins its MQ in etcd at by-dev/config/mqtype (it holds 'rocksmq')" in error.message
+    assert plan.source_mq == "rocksmq" and plan.steps == [] and plan.changes == {}
+    assert plan.facts["mq_pin"] == {"key": "by-dev/config/mqtype", "value": "rocksmq"}
+    assert [(s["key"], s["status"]) for s in plan.facts["config_sources"] if s["key"] == "mq.type"] == [
+        ("mq.type", "wins"), ("mq.type", "overridden"), ("mq.type", "overridden"), ("mq.type", "overridden")]
+    road = plan.facts["road"]
+    assert [step["id"] for step in road["steps"]] == ["alter-wal"]
+    assert road["alter_wal"]["url"] == "http://milvus:9091/management/wal/alter"
+    assert [c["met"] for c in road["alter_wal"]["preconditions"]] == [True, True, True, True]
+    json.dumps(plan.to_dict())  # the plan file can be written
+    text = render_plan(plan, None)
+    assert "config change" not in text and "2.6 MQ pin by-dev/config/mqtype: rocksmq" in text
+    assert "[yes] woodpecker.storage.type set (local or minio) in user.yaml: set to local" in text

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.migration.journal import Journal, write_json_atomic
+from migrator.util.files import write_bytes_atomic
 from migrator.util.redact import redact
 
 
@@ -80,5 +81,5 @@ def write_report(report: dict[str, Any], state_dir: Path) -> tuple[Path, Path]:
     json_path = directory / f"{report['run_id']}.json"
     md_path = directory / f"{report['run_id']}.md"
     write_json_atomic(json_path, report)
-    md_path.write_text(render_markdown(report), encoding="utf-8")
+    write_bytes_atomic(md_path, render_markdown(report).encode("utf-8"))
     return json_path, md_path

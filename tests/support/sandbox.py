@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,9 +42,17 @@ def start_sandbox(root: Path, mq: str = "rocksmq") -> Sandbox:
 
 
 def stop_sandbox(root: Path) -> None:
+    """Bring a test's sandbox down; if `sandbox down` fails, kill what is left and say so (the test
+    run must not leave a Milvus behind, nor hide that it could not stop one)."""
     from migrator.verbs import sandbox as lifecycle
 
+    if not (root / "sandbox.json").exists():
+        return  # it never got as far as being created
     try:
         lifecycle.down(quiet_env(), root, timeout_s=3.0)  # test data is disposable: no graceful wait
-    except Exception:  # noqa: BLE001 - teardown must never mask the test's own result
-        pass
+    except Exception as error:
+        layout, state = lifecycle.load(root)
+        pid = lifecycle.runtime_for(layout, state).running_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        raise AssertionError(f"`sandbox down` of {root} failed (pid {pid} killed): {error}") from error

@@ -33,6 +33,18 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _wait_listening(port: int, server: subprocess.Popen, seconds: float = 10.0) -> None:
+    until = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > until or server.poll() is not None:
+                pytest.fail(f"nats-server did not start on port {port}")
+            time.sleep(0.05)
+
+
 @pytest.fixture
 def nats_port(tmp_path: Path) -> Iterator[int]:
     port = _free_port()
@@ -42,15 +54,7 @@ def nats_port(tmp_path: Path) -> Iterator[int]:
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    pytest.fail(f"nats-server did not start on port {port}")
-                time.sleep(0.05)
+        _wait_listening(port, server)
         yield port
     finally:
         server.terminate()
@@ -122,9 +126,11 @@ def test_a_server_without_jetstream_is_unreachable(tmp_path: Path) -> None:
     port = _free_port()
     server = subprocess.Popen([_nats_server_binary(), "-a", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        time.sleep(0.3)
-        with pytest.raises(NatsUnreachable):
+        _wait_listening(port, server)
+        with pytest.raises(NatsUnreachable) as caught:
             list_streams(f"127.0.0.1:{port}", timeout_s=2)
+        # Connected, then refused by the server: not the "nothing listens" case above.
+        assert "cannot list JetStream streams" in caught.value.message, caught.value.message
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -78,13 +78,20 @@ def test_process_runtime_stops_gracefully(tmp_path: Path) -> None:
     assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]
 
 
+def _wait_for_line(path: Path, line: str, seconds: float = 10.0) -> None:
+    import time
+
+    until = time.monotonic() + seconds
+    while not (path.exists() and line in path.read_text().splitlines()):
+        assert time.monotonic() < until, f"{path} never said {line!r}"
+        time.sleep(0.02)
+
+
 def test_process_runtime_kills_after_deadline(tmp_path: Path) -> None:
     script = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('up', flush=True); time.sleep(60)"
     runtime = _runtime(tmp_path, script)
     runtime.start()
-    import time
-
-    time.sleep(0.5)  # let it install the handler
+    _wait_for_line(runtime.stdout_log, "up")  # its SIGTERM handler is installed once it says so
     result = runtime.stop(1.0)
     assert not result.graceful
     assert runtime.running_pid() is None

@@ -30,6 +30,9 @@ from migrator.config.keys import (
 from migrator.config.yamldoc import Leaf, YamlDocument, read_document
 from migrator.errors import BadInput, Refused
 
+# From this release on Milvus pins its MQ in etcd (`<rootPath>/config/mqtype`) and has no natsmq.
+FIRST_PINNED_RELEASE = (2, 6, 0)
+
 FILES_2_3 = ("milvus.yaml",)
 FILES_2_4 = ("milvus.yaml", "default.yaml", "user.yaml")
 FILES_2_5 = ("milvus.yaml", "_test.yaml", "default.yaml", "user.yaml")
@@ -38,7 +41,7 @@ FILES_2_5 = ("milvus.yaml", "_test.yaml", "default.yaml", "user.yaml")
 def parse_version(version: str | None) -> tuple[int, int] | None:
     """`v2.3.5-lite`, `2.4.13`, `2.5` -> (2, 3) ...; None when unknown; BadInput when unreadable."""
     release = parse_release(version)
-    return None if release is None else release[:2]  # type: ignore[return-value]
+    return None if release is None else (release[0], release[1])
 
 
 def parse_release(version: str | None) -> tuple[int, int, int] | None:
@@ -184,7 +187,7 @@ class EffectiveConfig:
     def get(self, key: str) -> Resolved:
         """The effective value of `key` (dotted, e.g. `natsmq.server.port`) and where it comes from."""
         formatted = format_key(key)
-        pin = self.mq_pin() if formatted == format_key(MQ_TYPE) and (self.release() or (0, 0, 0)) >= (2, 6, 0) else None
+        pin = self.mq_pin() if formatted == format_key(MQ_TYPE) and self.pins_mq() else None
         if pin is not None:
             return Resolved(key, pin.value, pin.value, Source("etcd", pin.key))
         if formatted in self.etcd:
@@ -228,6 +231,11 @@ class EffectiveConfig:
     def release(self) -> tuple[int, int, int] | None:
         return parse_release(self.version)
 
+    def pins_mq(self) -> bool:
+        """Milvus 2.6+: the MQ is the one pinned in etcd, whatever files and environment say."""
+        release = self.release()
+        return release is not None and release >= FIRST_PINNED_RELEASE
+
     def mq_pin(self) -> EtcdValue | None:
         """The etcd key that formats to `mqtype` (Milvus 2.6 pins its MQ at `<rootPath>/config/mqtype`),
         read whether or not etcd is a config source here; None when absent or not read."""
@@ -241,7 +249,7 @@ class EffectiveConfig:
         `MILVUS_...` variables (Milvus cuts `milvus.`, not `milvus_`) are listed as ignored: each
         is a place where an edit would not take effect. On 2.6+ the etcd `mqtype` key is the pin.
         """
-        pinned_release = (self.release() or (0, 0, 0)) >= (2, 6, 0)
+        pinned_release = self.pins_mq()
         by_key: dict[str, list[Setting]] = {}
 
         def add(formatted: str, setting: Setting) -> None:

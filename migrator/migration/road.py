@@ -14,9 +14,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from migrator.config.layers import FIRST_PINNED_RELEASE
+
 FIRST_WITH_NATS = (2, 3, 0)
 ROAD_START = (2, 5, 16)  # the 2.6 upgrade guide's starting point
-FIRST_PINNED = (2, 6, 0)  # natsmq gone; the MQ pinned in etcd; AlterWAL
+
 ALTER_WAL_PATH = "/management/wal/alter"
 ALTER_WAL_BODY = {"target_wal_name": "woodpecker"}
 WOODPECKER_STORAGE = "woodpecker.storage.type"
@@ -70,7 +72,8 @@ def fmt(release: tuple[int, int, int]) -> str:
 
 
 def is_pinned(release: tuple[int, int, int] | None) -> bool:
-    return release is not None and release >= FIRST_PINNED
+    """2.6+: natsmq gone, the MQ pinned in etcd, AlterWAL instead of an edit."""
+    return release is not None and release >= FIRST_PINNED_RELEASE
 
 
 def road_for(version: str, release: tuple[int, int, int] | None, source: str, target: str,

@@ -39,13 +39,12 @@ def show(env: Environment, config_dir: Path, *, env_file: Path | None = None, ve
          etcd: str | None = None) -> dict[str, Any]:
     from migrator.config.keys import NATSMQ_DEFAULTS
     from migrator.config.layers import PIN_NOTE
-    from migrator.migration.road import is_pinned
     from migrator.milvus.etcd import mq_pin_key
 
     effective = load(env, config_dir, env_file, version, etcd)
     resolved = [effective.get(key) for key in (*SHOWN_KEYS, *NATSMQ_DEFAULTS)]
     pin = effective.mq_pin()
-    pinned = is_pinned(effective.release())
+    pinned = effective.pins_mq()
     return {
         "config_dir": str(effective.config_dir),
         "files": [str(layer.path) for layer in effective.layers],
@@ -85,10 +84,9 @@ def _refuse_on_pinned_release(effective: Any, changes: dict[str, object]) -> Non
     a file would change nothing."""
     from migrator.config import MQ_TYPE
     from migrator.migration.preflight import version_findings
-    from migrator.migration.road import is_pinned
     from migrator.milvus.etcd import mq_pin_key
 
-    if not is_pinned(effective.release()) or not any(key == MQ_TYPE or key.startswith("natsmq.") for key in changes):
+    if not effective.pins_mq() or not any(key == MQ_TYPE or key.startswith("natsmq.") for key in changes):
         return
     pin = effective.mq_pin()
     refusal = version_findings(str(effective.version), pin=pin.value if pin else None,

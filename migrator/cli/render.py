@@ -177,7 +177,8 @@ def render_config(data: dict[str, Any]) -> str:
     text += [f"{item['key'].ljust(width)} = {_shown(item['raw'])}  ({item['source']})" for item in settings]
     if data.get("mq_pin"):
         pin = data["mq_pin"]
-        text += ["", f"2.6 MQ pin {pin['key']} = {pin['value']}" + (f"  ({pin['note']})" if pin.get("note") else "")]
+        value = pin["value"] if pin["value"] is not None else "(not read)"
+        text += ["", f"2.6 MQ pin {pin['key']} = {value}" + (f"  ({pin['note']})" if pin.get("note") else "")]
     if data.get("sources"):
         text += ["", "who sets mq.type and natsmq.* (per key, the one Milvus goes by first):",
                  *_config_sources(data["sources"])]

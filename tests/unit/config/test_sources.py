@@ -132,6 +132,15 @@ def test_config_show_lists_the_sources_and_the_pin() -> None:
     assert "who sets mq.type and natsmq.*" in text.stdout and "[overridden: etcd key by-dev/config/mqtype wins]" in text.stdout
 
 
+def test_config_show_on_2_6_without_etcd_says_the_pin_was_not_read(tmp_path: Path) -> None:
+    config = tmp_path / "configs"
+    shutil.copytree(ROAD / "2.6", config)
+    (config / "user.yaml").write_text("woodpecker:\n  storage:\n    type: local\n")
+    result = run_cli(["config", "show", "--config-dir", str(config), "--version", "2.6.0"], environ={})
+    assert result.exit_code == ExitCode.OK, result.stderr
+    assert "2.6 MQ pin by-dev/config/mqtype = (not read)" in result.stdout
+
+
 @pytest.mark.parametrize("change", [["--to", "rocksmq"], ["--set", "natsmq.server.port=4333"]])
 def test_mq_edits_on_2_6_are_refused_naming_the_pin(change: list[str], tmp_path: Path) -> None:
     config = tmp_path / "configs"

@@ -1,5 +1,5 @@
-"""Every text rendering for a terminal (JSON output needs none): plans, reports, status, config,
-inspect, backups, playbooks, the sandbox."""
+"""Every rendering of a result: the text for a terminal (plans, reports, status, config, inspect,
+backups, playbooks, the sandbox, errors) and the one JSON document of --output json."""
 
 from __future__ import annotations
 
@@ -9,6 +9,35 @@ from pathlib import Path
 from typing import Any
 
 from migrator.migration.plan import Plan
+from migrator.util.redact import redact_text
+
+# Version of the --output json document. The keys below are its contract (docs/runbook.md,
+# "Automation"); a command's own data sits beside them.
+OUTPUT_SCHEMA_VERSION = 1
+
+
+def result_document(data: dict[str, Any], failure: Any = None) -> str:
+    """One JSON object for a command's end: `schema_version`, `ok`, `exit_code`, and on a failure
+    `error`, `hint` and `report` (the JSON report's path, when a run wrote one), then the
+    command's own data (a failed apply's report included)."""
+    document: dict[str, Any] = {"schema_version": OUTPUT_SCHEMA_VERSION, "ok": failure is None,
+                                "exit_code": 0 if failure is None else failure.exit_code}
+    if failure is not None:
+        document.update(error=redact_text(failure.message),
+                        hint=redact_text(failure.hint) if failure.hint else None,
+                        report=failure.report_path)
+    for key, value in data.items():
+        document.setdefault(key, value)
+    return json.dumps(document, indent=2, default=str)
+
+
+def render_failure(message: str, hint: str | None, report_path: str | None) -> str:
+    lines = [f"error: {message}"]
+    if hint:
+        lines.append(f"hint: {hint}")
+    if report_path:
+        lines.append(f"report: {report_path}")
+    return "\n".join(lines)
 
 
 def render_plan(plan: Plan, out: Path | None) -> str:
@@ -150,6 +179,18 @@ def render_status(result: dict[str, Any]) -> str:
     for step in result.get("steps", []):
         seconds = "" if step["seconds"] is None else f" {step['seconds']:.1f}s"
         lines.append(f"  {step['id']:22} {step['state']:12}{seconds}  {step['summary'] or ''}")
+    for entry in result.get("writes", []):
+        lines.append(f"  writes {entry['action']} by hand at {entry['at']} ({entry['file']}): {entry['proof']}")
+    return "\n".join(lines)
+
+
+def render_writes(result: dict[str, Any]) -> str:
+    lines = [f"writes {result['writes']}: forceDeny in {result['file']}"
+             f"{'' if result['changed'] else ' (already so)'}; {result['proof']}"]
+    if result.get("journal"):
+        lines.append(f"recorded in {result['journal']}")
+    if result.get("warning"):
+        lines.append(f"warning: {result['warning']}")
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from migrator.migration.plan import Plan
 
 PERSISTED_MOUNT = "/var/lib/milvus"  # the chart's and the operator's data volume in the standalone pod
-_ROLLOUT_TIMEOUT = "15m"  # the first seek per channel on a new MQ is slow (milvus-facts)
+_ROLLOUT_TIMEOUT = "15m"  # the first seek per channel on a new MQ is slow (docs/milvus.md)
 
 
 @dataclass(frozen=True)

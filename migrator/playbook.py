@@ -134,11 +134,6 @@ class CommandRuntimeSpec(_Strict):
         return value
 
 
-class KubernetesStorageSpec(_Strict):
-    size: str = "10Gi"
-    storage_class: str | None = None
-
-
 class KubernetesRuntimeSpec(_Strict):
     """Helm or milvus-operator own the config: the tool emits the change and its kubectl commands."""
 
@@ -148,8 +143,13 @@ class KubernetesRuntimeSpec(_Strict):
     release: str  # the Helm release, or the Milvus CR's name for the operator
     chart: str = "milvus/milvus"
     kube_context: str | None = None
-    natsmq_storage: KubernetesStorageSpec = KubernetesStorageSpec()
+    # operator: the claim of the built-in MQ's volume (/var/lib/milvus), which the target MQ's
+    # persistence reuses; default `<release>-data`, the name the operator gives the claim it makes.
+    data_claim: str | None = None
     run_kubectl: bool = False  # apply runs the commands itself (kubectl/helm must be on PATH)
+
+    def claim(self) -> str:
+        return self.data_claim or f"{self.release}-data"
 
 
 RuntimeSpec = Annotated[

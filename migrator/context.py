@@ -68,7 +68,10 @@ class Environment:
 
     def emit(self, data: dict[str, Any], text: str | None = None) -> None:
         """A command's result: printed as text now, or kept for the one JSON document the CLI
-        writes when the command ends (success or failure alike)."""
+        writes when the command ends (success or failure alike). Secrets redacted (util/redact.py)."""
+        from migrator.util.redact import redact, redact_text
+
+        data, text = redact(data), redact_text(text) if text is not None else None
         if self.json_output:
             self.result = data if self.result is None else {**self.result, **data}
             return
@@ -82,5 +85,7 @@ class Environment:
         if self.log_format == "json":
             self.log.info("cli.note", message=text)
             return
-        self.stderr.write(text + "\n")
+        from migrator.util.redact import redact_text
+
+        self.stderr.write(redact_text(text) + "\n")
         self.stderr.flush()

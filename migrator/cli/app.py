@@ -6,6 +6,7 @@ user runs and must not pay for pymilvus, grpc or pandas (verbs import them lazil
 
 from __future__ import annotations
 
+import signal
 import sys
 import traceback
 from dataclasses import dataclass
@@ -176,6 +177,7 @@ def main(argv: Sequence[str] | None = None, environment: Environment | None = No
     args, path = hoist_global_options(command, list(argv) if argv is not None else sys.argv[1:])
     _preset_formats(env, args)
     failure: Failure | None = None
+    previous_sigterm = _sigterm_as_interrupt()
     try:
         result = command.main(args=args, prog_name=PROG_NAME, standalone_mode=False, obj=env)
         code = int(result) if isinstance(result, int) else int(ExitCode.OK)
@@ -185,15 +187,32 @@ def main(argv: Sequence[str] | None = None, environment: Environment | None = No
             failure = Failure(code, f"exit {code}")
     except (Exception, KeyboardInterrupt) as error:  # noqa: BLE001 - every error leaves through one door
         failure = as_failure(error, read_only=path in READ_ONLY, verbose=env.verbose)
+    finally:
+        if previous_sigterm is not None:
+            signal.signal(signal.SIGTERM, previous_sigterm)
     if env.progress is not None:
         env.progress.close()  # a live line left by an interrupted step: the cursor comes back
     tell(env, failure)
     return failure.exit_code if failure is not None else int(ExitCode.OK)
 
 
+def _sigterm_as_interrupt() -> Any:
+    """SIGTERM takes Ctrl-C's path in every command (apply's engine does the same for its steps):
+    cleanups run (a restore undoes its renames) and the exit is 130 with a message, instead of a
+    silent death mid-write. Returns the previous handler, None when not on the main thread."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread (an embedding program): leave its signals alone
+        return None
+
+
 def as_failure(error: BaseException, *, read_only: bool, verbose: bool) -> Failure:
     """The one translation of an error into what the operator is told and the exit code."""
-    trace = traceback.format_exc() if verbose else None
+    trace = redact_text(traceback.format_exc()) if verbose else None
     if isinstance(error, (typer.Abort, KeyboardInterrupt)):
         return Failure(int(ExitCode.INTERRUPTED), "interrupted", traceback=trace)
     if isinstance(error, typer.TyperException):  # click usage errors: bad flag, missing argument

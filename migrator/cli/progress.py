@@ -13,6 +13,7 @@ import time
 from typing import Any, TextIO
 
 from migrator.context import Environment
+from migrator.util.redact import redact_text
 
 
 def progress_for(env: Environment) -> "LineProgress | LiveProgress | None":
@@ -52,7 +53,7 @@ class LineProgress:
     def end(self, step: Any, summary: str, seconds: float) -> None:
         denied = writes_denied_for(self._journal)
         since = "" if denied is None else f"; writes denied for {denied:.0f} s"
-        self._stream.write(f"    {summary} ({seconds:.1f} s{since})\n")
+        self._stream.write(f"    {redact_text(summary)} ({seconds:.1f} s{since})\n")
         self._stream.flush()
 
     def close(self) -> None:
@@ -117,7 +118,7 @@ class LiveProgress:
         self.close()
         failed = summary.startswith("FAILED")
         line = Text(f"{'x' if failed else '+'} {self._position} {step.id}: ", style="red" if failed else "green")
-        line.append(f"{summary} ({seconds:.1f} s)", style="red" if failed else "")
+        line.append(f"{redact_text(summary)} ({seconds:.1f} s)", style="red" if failed else "")
         denied = self._denied_text()
         if denied:
             line.append("  ").append_text(denied)

@@ -100,8 +100,11 @@ def _is_transient(error: BaseException) -> bool:
     return bool(_TRANSIENT.search(str(error)))
 
 
-def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay: float = 0.5) -> Any:
-    """Call until it succeeds or a non-transient error or the deadline; backoff up to 5 s."""
+def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay: float = 0.5,
+          alive: Callable[[], bool] | None = None) -> Any:
+    """Call until it succeeds or a non-transient error or the deadline; backoff up to 5 s. With
+    `alive`, give up as soon as it says Milvus is gone: waiting out a deadline for a dead process
+    only keeps clients away longer."""
     until = time.monotonic() + deadline_s
     delay = first_delay
     while True:
@@ -110,6 +113,8 @@ def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay:
         except Exception as error:  # noqa: BLE001 - pymilvus raises many types; classified by text
             if not _is_transient(error) or time.monotonic() + delay > until:
                 raise MilvusUnavailable(f"{what}: {_short(error)}") from error
+            if alive is not None and not alive():
+                raise MilvusUnavailable(f"{what}: Milvus is not running ({_short(error)})") from error
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
 
@@ -123,8 +128,9 @@ class MilvusAdapter:
     """One MilvusClient per database: `use_database` of pymilvus 3 calls DescribeDatabase,
     which a 2.3 server does not implement, while `db_name=` at construction works everywhere."""
 
-    def __init__(self, uri: str, token: str | None, timeout: float) -> None:
+    def __init__(self, uri: str, token: str | None, timeout: float, alive: Callable[[], bool] | None = None) -> None:
         self.uri = uri
+        self.alive = alive  # is the Milvus process still there: its retries give up when it is not
         self._token = token or ""
         self._timeout = timeout
         self._clients: dict[str, Any] = {}
@@ -150,11 +156,12 @@ class MilvusAdapter:
 
     @classmethod
     @contextmanager
-    def connect(cls, uri: str, *, token: str | None = None, timeout: float = 10.0) -> Iterator["MilvusAdapter"]:
+    def connect(cls, uri: str, *, token: str | None = None, timeout: float = 10.0,
+                alive: Callable[[], bool] | None = None) -> Iterator["MilvusAdapter"]:
         # pymilvus logs every failed RPC with a traceback; a rejected probe is expected here and
         # every real failure reaches the operator once, as a domain error.
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-        adapter = cls(uri, token, timeout)
+        adapter = cls(uri, token, timeout, alive)
         try:
             adapter.client("default")
             yield adapter
@@ -188,7 +195,7 @@ class MilvusAdapter:
                 result = client.query(collection, output_fields=["count(*)"], consistency_level="Strong")
                 return int(result[0]["count(*)"])
 
-            return retry(strong_count, deadline_s=deadline_s, what=f"count {database}.{collection}")
+            return retry(strong_count, deadline_s=deadline_s, what=f"count {database}.{collection}", alive=self.alive)
         return self.stored_rows(database, collection)
 
     def collection_channels(self) -> dict[str, tuple[int, int]]:
@@ -237,14 +244,14 @@ class MilvusAdapter:
             check_status(response.status)
             return int(response.flush_all_ts)
 
-        flush_ts = retry(request, deadline_s=deadline_s, what="FlushAll")
+        flush_ts = retry(request, deadline_s=deadline_s, what="FlushAll", alive=self.alive)
         nudged = time.monotonic()
         while not retry(lambda: handler.get_flush_all_state(flush_ts, timeout=30),
-                        deadline_s=max(until - time.monotonic(), 1.0), what="GetFlushAllState"):
+                        deadline_s=max(until - time.monotonic(), 1.0), what="GetFlushAllState", alive=self.alive):
             if time.monotonic() > until:
                 raise MilvusUnavailable(f"FlushAll not complete within {deadline_s:.0f} s (flush_all_ts={flush_ts})")
             if time.monotonic() - nudged >= nudge_s:
-                retry(request, deadline_s=max(until - time.monotonic(), 1.0), what="FlushAll")
+                retry(request, deadline_s=max(until - time.monotonic(), 1.0), what="FlushAll", alive=self.alive)
                 nudged = time.monotonic()
             time.sleep(poll_s)
         return FlushAllResult(seconds=time.monotonic() - started, flush_ts=flush_ts)
@@ -254,7 +261,7 @@ class MilvusAdapter:
     def load(self, database: str, collection: str, *, deadline_s: float) -> None:
         client = self.client(database)
         retry(lambda: client.load_collection(collection, timeout=deadline_s), deadline_s=deadline_s,
-              what=f"load {database}.{collection}")
+              what=f"load {database}.{collection}", alive=self.alive)
 
     # -- probe -----------------------------------------------------------------------------
 
@@ -275,7 +282,7 @@ class MilvusAdapter:
                 client.create_collection(name, schema=schema, index_params=index)
             client.load_collection(name)
 
-        retry(create_and_load, deadline_s=deadline_s, what=f"create the collection {name}")
+        retry(create_and_load, deadline_s=deadline_s, what=f"create the collection {name}", alive=self.alive)
 
     def probe_insert(self, probe_id: int) -> bool:
         """True when the insert went through, False when Milvus denied the write."""
@@ -292,7 +299,7 @@ class MilvusAdapter:
             return self.client().query(PROBE_COLLECTION, filter=f"id == {probe_id}", output_fields=["id"],
                                       consistency_level="Strong")
 
-        return bool(retry(query, deadline_s=deadline_s, what="probe query"))
+        return bool(retry(query, deadline_s=deadline_s, what="probe query", alive=self.alive))
 
     def drop_probe(self, name: str = PROBE_COLLECTION) -> None:
         client = self.client()

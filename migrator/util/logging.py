@@ -63,8 +63,14 @@ def make_logger(stream: TextIO, *, log_format: str, log_file: Path | None, verbo
 
     file = None
     if log_file is not None:
+        import os
+
+        from migrator.util.files import open_no_follow
+
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        file = open(log_file, "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
+        # 0600 and never through a planted symlink: the log holds hosts, paths and collections.
+        descriptor = open_no_follow(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        file = os.fdopen(descriptor, "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
     processors = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

@@ -203,7 +203,7 @@ def fresh_plan(env: Environment, loaded: LoadedPlaybook, plan_path: Path | None,
     """The plan file, refused when stale, or a plan made now; refused when preflight found errors."""
     if plan_path is not None:
         plan = Plan.load(plan_path)
-        check_fresh(plan, loaded.sha256)
+        check_fresh(plan, loaded)
     else:
         plan = plan_for(env, loaded, target=target, sets=sets or {})
     if plan.errors:

@@ -70,7 +70,7 @@ def new_run_id() -> str:
 
 
 def recorded_plan(journal: Journal) -> Plan:
-    return Plan.from_dict(journal.data["plan"])
+    return Plan.from_dict(journal.data["plan"], where=f"{journal.path}: plan")
 
 
 def require_journal(deployment: Deployment, what: str) -> Journal:

@@ -41,13 +41,16 @@ class RunContext:
         isolated start, reached through the runtime (a container's own loopback included)."""
         from migrator.milvus.client import MilvusAdapter
 
+        alive = self.runtime.running
         if not isolated:
-            with MilvusAdapter.connect(self.playbook.milvus.uri, token=self.token, timeout=timeout) as adapter:
+            with MilvusAdapter.connect(self.playbook.milvus.uri, token=self.token, timeout=timeout,
+                                       alive=alive) as adapter:
                 yield adapter
             return
         with self.runtime.reach(self.config_states().private_port) as address:
             scheme = "https" if self.playbook.milvus.uri.startswith("https") else "http"
-            with MilvusAdapter.connect(f"{scheme}://{address}", token=self.token, timeout=timeout) as adapter:
+            with MilvusAdapter.connect(f"{scheme}://{address}", token=self.token, timeout=timeout,
+                                       alive=alive) as adapter:
                 yield adapter
 
     def config_states(self) -> Any:

@@ -193,8 +193,8 @@ def test_env_override_is_refused_naming_the_variable(tmp_path: Path) -> None:
 )
 def test_what_cannot_be_edited_safely_is_bad_input(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "milvus.yaml").write_text(text)
-    effective = load_layers(tmp_path, None, {}, None)
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(BadInput, match=message):  # a key spelled twice is refused as soon as it is read
+        effective = load_layers(tmp_path, None, {}, None)
         plan_edit(effective, {"natsmq.server.storeDir": "/c", "natsmq.server.maxPending": 67108864})
 
 

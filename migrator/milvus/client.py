@@ -140,8 +140,10 @@ class MilvusAdapter:
             from pymilvus import MilvusClient
 
             try:
+                # dedicated: pymilvus otherwise shares one channel per uri between clients, and a
+                # channel broken by a restart is handed to the next client.
                 self._clients[database] = MilvusClient(uri=self.uri, token=self._token, db_name=database,
-                                                       timeout=self._timeout)
+                                                       timeout=self._timeout, dedicated=True)
             except Exception as error:  # noqa: BLE001
                 raise MilvusUnavailable(f"cannot connect to Milvus at {redact_text(self.uri)}: {_short(error)}") from error
         return self._clients[database]

@@ -3,6 +3,8 @@
 #   podman + runc          Debian's; crun refuses this machine's hybrid cgroups
 #   netavark + aardvark-dns  compose services reach each other by name (`etcd:2379`);
 #                            Debian's CNI setup has no dnsname plugin
+#   iptables               netavark sets up NAT and `-p` with it; with --no-install-recommends
+#                            nothing else pulls it in ("netavark: No such file or directory")
 #   podman-compose 1.6.0   from PyPI, in its own venv, linked as /usr/local/bin/podman-compose.
 #                            Debian's 1.0.3 prints its own chatter on stdout (breaks `ps -q`),
 #                            lacks `logs --no-log-prefix`/`--no-color`; see tests/containers/README.md
@@ -19,7 +21,7 @@ set -u
 PODMAN_COMPOSE_VERSION=1.6.0
 PODMAN_COMPOSE_VENV=/opt/milvus-migrate/podman-compose-$PODMAN_COMPOSE_VERSION
 PODMAN_COMPOSE_LINK=/usr/local/bin/podman-compose
-APT_PACKAGES=(podman runc netavark aardvark-dns etcd-server etcd-client busybox-static util-linux python3-venv)
+APT_PACKAGES=(podman runc netavark aardvark-dns iptables etcd-server etcd-client busybox-static util-linux python3-venv)
 
 skip() { echo "SKIP: $*"; exit 0; }
 
@@ -30,7 +32,7 @@ skip() { echo "SKIP: $*"; exit 0; }
 have_apt_tools() {
     local tool
     for tool in /usr/bin/podman /usr/bin/runc /usr/bin/etcd /usr/bin/etcdctl /bin/busybox /usr/bin/nsenter \
-                /usr/lib/podman/netavark /usr/lib/podman/aardvark-dns; do
+                /usr/lib/podman/netavark /usr/lib/podman/aardvark-dns /usr/sbin/iptables; do
         [ -x "$tool" ] || return 1
     done
 }

@@ -10,6 +10,7 @@
 #                            lacks `logs --no-log-prefix`/`--no-color`; see tests/containers/README.md
 #   etcd-server, etcd-client etcd 3.4.23 (v3 API): the etcd image of the compose shape
 #   busybox-static          a shell and coreutils inside the images built here
+#   tini                    the Milvus image's ENTRYPOINT, as in the official image
 # Podman itself is configured by tests/containers/containers.conf through CONTAINERS_CONF
 # (runtime, cgroup manager, ulimits, network backend): nothing under /etc is edited.
 #
@@ -21,7 +22,7 @@ set -u
 PODMAN_COMPOSE_VERSION=1.6.0
 PODMAN_COMPOSE_VENV=/opt/milvus-migrate/podman-compose-$PODMAN_COMPOSE_VERSION
 PODMAN_COMPOSE_LINK=/usr/local/bin/podman-compose
-APT_PACKAGES=(podman runc netavark aardvark-dns iptables etcd-server etcd-client busybox-static util-linux python3-venv)
+APT_PACKAGES=(podman runc netavark aardvark-dns iptables etcd-server etcd-client busybox-static tini util-linux python3-venv)
 
 skip() { echo "SKIP: $*"; exit 0; }
 
@@ -31,7 +32,7 @@ skip() { echo "SKIP: $*"; exit 0; }
 
 have_apt_tools() {
     local tool
-    for tool in /usr/bin/podman /usr/bin/runc /usr/bin/etcd /usr/bin/etcdctl /bin/busybox /usr/bin/nsenter \
+    for tool in /usr/bin/podman /usr/bin/runc /usr/bin/etcd /usr/bin/etcdctl /bin/busybox /usr/bin/tini-static /usr/bin/nsenter \
                 /usr/lib/podman/netavark /usr/lib/podman/aardvark-dns /usr/sbin/iptables; do
         [ -x "$tool" ] || return 1
     done

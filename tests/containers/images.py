@@ -7,8 +7,9 @@ root file system assembled on this machine:
   laid out like the official milvusdb/milvus image: `/milvus/bin/milvus`, its libraries in
   `/milvus/lib` (LD_LIBRARY_PATH), `/milvus/configs/milvus.yaml` rendered from the wheel's
   template with the official image's defaults, `glog.conf` beside it, WORKDIR `/milvus`,
-  command `milvus run standalone`. Plus the host's glibc and a static busybox (`sh`, `cat`,
-  `wget`, ...) for `podman exec`.
+  command `milvus run standalone`, ENTRYPOINT `/tini --` (Debian's tini-static) like the
+  official image, so Milvus is not PID 1. Plus the host's glibc and a static busybox (`sh`,
+  `cat`, `wget`, `pidof`...) for `podman exec`.
 - etcd: Debian's `etcd-server`/`etcd-client` binaries (3.4.23, etcd v3 API), for the compose shape.
 
 Tags are content-addressed (wheel checksum / etcd binary checksum + this recipe's checksum):
@@ -43,7 +44,8 @@ ETCD_REPO = "localhost/milvus-migrate/etcd"
 GLIBC_LIBS = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.so.1")
 LOADER = "/lib64/ld-linux-x86-64.so.2"
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static
-BUSYBOX_APPLETS = ("sh", "cat", "ls", "ps", "kill", "sleep", "wget", "mkdir", "rm", "mv", "cp", "stat", "env", "grep", "head", "tail", "echo", "touch")
+TINI = "/usr/bin/tini-static"  # Debian's tini; the official image's ENTRYPOINT is ["/tini", "--"]
+BUSYBOX_APPLETS = ("sh", "cat", "ls", "ps", "kill", "killall", "pidof", "nc", "sleep", "wget", "mkdir", "rm", "mv", "cp", "stat", "env", "grep", "head", "tail", "echo", "touch")
 ETCD_BINARIES = ("/usr/bin/etcd", "/usr/bin/etcdctl")
 
 
@@ -247,6 +249,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
 
 def _milvus_rootfs(rootfs: Path, wheel: Wheel, bin_dir: Path) -> None:
     _add_base(rootfs)
+    shutil.copy2(TINI, rootfs / "tini")
     for name in ("milvus/bin", "milvus/lib", "milvus/configs", "var/lib/milvus", "run/milvus", "tmp/milvus/logs"):
         (rootfs / name).mkdir(parents=True, exist_ok=True)
     _link_or_copy(bin_dir / "milvus", rootfs / "milvus/bin/milvus")
@@ -272,6 +275,7 @@ ENV PATH=/milvus/bin:/usr/local/bin:/usr/bin:/bin \\
     LD_LIBRARY_PATH=/milvus/lib
 WORKDIR /milvus
 LABEL org.milvus-migrate.milvus-version={version} org.milvus-migrate.wheel-checksum={checksum}
+ENTRYPOINT ["/tini", "--"]
 CMD ["milvus", "run", "standalone"]
 """
 
@@ -345,6 +349,8 @@ def etcd_image_tag() -> str:
 
 
 def ensure_milvus_image() -> str:
+    if not os.access(TINI, os.X_OK):
+        raise ContainersUnavailable(f"{TINI} missing: run scripts/install-container-engine.sh")
     wheel = find_wheel()
     tag = milvus_image_tag(wheel)
     if image_exists(tag):

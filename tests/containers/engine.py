@@ -14,8 +14,8 @@ import shutil
 import subprocess
 import time
 import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 HERE = Path(__file__).resolve().parent
 REPO_ROOT = HERE.parents[1]
@@ -37,10 +37,16 @@ def install_engine() -> None:
     """Run scripts/install-container-engine.sh; raise ContainersUnavailable on its SKIP line."""
     if not INSTALL_SCRIPT.is_file():
         raise ContainersUnavailable(f"{INSTALL_SCRIPT} is missing")
-    result = subprocess.run(["bash", str(INSTALL_SCRIPT)], capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        ["bash", str(INSTALL_SCRIPT)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
     for line in result.stdout.splitlines():
         if line.startswith("SKIP: "):
-            raise ContainersUnavailable(line[len("SKIP: "):])
+            raise ContainersUnavailable(line[len("SKIP: ") :])
     if result.returncode != 0:
         raise ContainersUnavailable(
             f"{INSTALL_SCRIPT.name} failed ({result.returncode}): {(result.stderr or result.stdout).strip()[-1000:]}"
@@ -54,8 +60,17 @@ def _engine_state() -> str | None:
     except ContainersUnavailable as exc:
         return str(exc)
     probe = subprocess.run(
-        ["podman", "info", "--format", "{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}}"],
-        env=podman_env(), capture_output=True, text=True, timeout=60,
+        [
+            "podman",
+            "info",
+            "--format",
+            "{{.Host.OCIRuntime.Name}} {{.Host.CgroupManager}}",
+        ],
+        env=podman_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     if probe.returncode != 0:
         return f"podman info failed: {probe.stderr.strip()[-500:]}"
@@ -76,10 +91,21 @@ def compose_argv() -> list[str]:
     return [path]
 
 
-def podman(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(["podman", *args], env=podman_env(), capture_output=True, text=True, timeout=timeout)
+def podman(
+    *args: str, check: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        ["podman", *args],
+        env=podman_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
     if check and result.returncode != 0:
-        raise RuntimeError(f"podman {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+        raise RuntimeError(
+            f"podman {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
+        )
     return result
 
 
@@ -89,7 +115,11 @@ def inspect(name: str) -> dict:
 
 def container_pid(name: str) -> int:
     """The host pid of the container's first process (0 when it is not running)."""
-    return int(podman("inspect", "--type", "container", "-f", "{{.State.Pid}}", name).stdout.strip())
+    return int(
+        podman(
+            "inspect", "--type", "container", "-f", "{{.State.Pid}}", name
+        ).stdout.strip()
+    )
 
 
 def in_netns(name: str, argv: Sequence[str]) -> list[str]:

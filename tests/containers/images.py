@@ -29,9 +29,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
 
 from tests.containers.engine import ContainersUnavailable, podman_env
 
@@ -45,7 +45,29 @@ GLIBC_LIBS = ("libc.so.6", "libm.so.6", "libdl.so.2", "libpthread.so.0", "librt.
 LOADER = "/lib64/ld-linux-x86-64.so.2"
 BUSYBOX = "/bin/busybox"  # Debian's busybox-static
 TINI = "/usr/bin/tini-static"  # Debian's tini; the official image's ENTRYPOINT is ["/tini", "--"]
-BUSYBOX_APPLETS = ("sh", "cat", "ls", "ps", "kill", "killall", "pidof", "nc", "sleep", "wget", "mkdir", "rm", "mv", "cp", "stat", "env", "grep", "head", "tail", "echo", "touch")
+BUSYBOX_APPLETS = (
+    "sh",
+    "cat",
+    "ls",
+    "ps",
+    "kill",
+    "killall",
+    "pidof",
+    "nc",
+    "sleep",
+    "wget",
+    "mkdir",
+    "rm",
+    "mv",
+    "cp",
+    "stat",
+    "env",
+    "grep",
+    "head",
+    "tail",
+    "echo",
+    "touch",
+)
 ETCD_BINARIES = ("/usr/bin/etcd", "/usr/bin/etcdctl")
 
 
@@ -83,10 +105,14 @@ class Wheel:
 def find_wheel() -> Wheel:
     spec = importlib.util.find_spec("milvus")
     if spec is None or spec.origin is None:
-        raise ContainersUnavailable("the `milvus` wheel (Milvus 2.3.5 server) is not installed in this Python")
+        raise ContainersUnavailable(
+            "the `milvus` wheel (Milvus 2.3.5 server) is not installed in this Python"
+        )
     wheel = Wheel(Path(spec.origin).parent / "data")
     if not wheel.template.is_file() or not wheel.compressed:
-        raise ContainersUnavailable(f"the `milvus` package at {wheel.data_dir.parent} ships no server binary")
+        raise ContainersUnavailable(
+            f"the `milvus` package at {wheel.data_dir.parent} ships no server binary"
+        )
     return wheel
 
 
@@ -99,7 +125,9 @@ def cache_root(environ: Mapping[str, str] = os.environ) -> Path:
     return Path(base) / "milvus-migrate"
 
 
-def _sha256_files(files: list[Path], digest: "hashlib._Hash | None" = None) -> "hashlib._Hash":
+def _sha256_files(
+    files: list[Path], digest: hashlib._Hash | None = None
+) -> hashlib._Hash:
     digest = digest or hashlib.sha256()
     for path in files:
         digest.update(path.name.encode())
@@ -114,7 +142,9 @@ def wheel_checksum(wheel: Wheel) -> str:
 
 
 def unpacked_bin_dir(wheel: Wheel, environ: Mapping[str, str] = os.environ) -> Path:
-    target = cache_root(environ) / f"milvus-{MILVUS_VERSION}-{wheel_checksum(wheel)}" / "bin"
+    target = (
+        cache_root(environ) / f"milvus-{MILVUS_VERSION}-{wheel_checksum(wheel)}" / "bin"
+    )
     if (target / "milvus").is_file():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +170,9 @@ def unpacked_bin_dir(wheel: Wheel, environ: Mapping[str, str] = os.environ) -> P
 # Configuration baked into the image
 
 
-_PLACEHOLDER = re.compile(r"\{\{\s*(?P<name>\w+)(?:\((?P<type>\w+)\))?\s*(?::\s*(?P<default>[^}]*?))?\s*\}\}")
+_PLACEHOLDER = re.compile(
+    r"\{\{\s*(?P<name>\w+)(?:\((?P<type>\w+)\))?\s*(?::\s*(?P<default>[^}]*?))?\s*\}\}"
+)
 
 # The official image's configs/milvus.yaml: external etcd at localhost:2379, data under
 # /var/lib/milvus, logs to stdout (log.file.rootPath empty), default ports.
@@ -160,7 +192,9 @@ def render_template(text: str, values: Mapping[str, str]) -> str:
         if name in values:
             return values[name]
         if match.group("default") is None:
-            raise ValueError(f"template placeholder {name!r} has no value and no default")
+            raise ValueError(
+                f"template placeholder {name!r} has no value and no default"
+            )
         return match.group("default").strip()
 
     return _PLACEHOLDER.sub(substitute, text)
@@ -170,7 +204,7 @@ def _set_scalar(text: str, dotted: str, value: str) -> str:
     """Replace the value of one nested key in YAML text, keeping comments and layout."""
     lines = text.splitlines(keepends=True)
     parts = dotted.split(".")
-    depth, indent_stack, start = 0, [-1], 0
+    depth, indent_stack = 0, [-1]
     for index, line in enumerate(lines):
         stripped = line.lstrip(" ")
         if not stripped.strip() or stripped.startswith("#"):
@@ -182,9 +216,13 @@ def _set_scalar(text: str, dotted: str, value: str) -> str:
         key = parts[depth]
         if re.match(rf"{re.escape(key)}\s*:", stripped):
             if depth == len(parts) - 1:
-                match = re.match(rf"(\s*{re.escape(key)}\s*:)[^#\n]*?(\s*#.*)?(\n?)$", line)
+                match = re.match(
+                    rf"(\s*{re.escape(key)}\s*:)[^#\n]*?(\s*#.*)?(\n?)$", line
+                )
                 assert match is not None
-                lines[index] = f"{match.group(1)} {value}{match.group(2) or ''}{match.group(3)}"
+                lines[index] = (
+                    f"{match.group(1)} {value}{match.group(2) or ''}{match.group(3)}"
+                )
                 return "".join(lines)
             depth += 1
             indent_stack.append(indent)
@@ -192,7 +230,9 @@ def _set_scalar(text: str, dotted: str, value: str) -> str:
 
 
 def image_milvus_yaml(wheel: Wheel) -> str:
-    text = render_template(wheel.template.read_text(encoding="utf-8"), IMAGE_TEMPLATE_VALUES)
+    text = render_template(
+        wheel.template.read_text(encoding="utf-8"), IMAGE_TEMPLATE_VALUES
+    )
     # The wheel's template is tuned for the embedded "lite" server; the official image ships
     # external etcd and MinIO storage (standalone_embed.sh turns both back with
     # ETCD_USE_EMBED=true / COMMON_STORAGETYPE=local).
@@ -203,7 +243,9 @@ def image_milvus_yaml(wheel: Wheel) -> str:
 
 def image_glog_conf(wheel: Wheel) -> str:
     # The official image logs the C++ side to stdout too; the wheel's file sends it to logs/.
-    return wheel.glog_conf.read_text(encoding="utf-8").replace("--logtostdout=false", "--logtostdout=true")
+    return wheel.glog_conf.read_text(encoding="utf-8").replace(
+        "--logtostdout=false", "--logtostdout=true"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,7 +267,9 @@ def _add_base(rootfs: Path) -> None:
     shutil.copy2(os.path.realpath(LOADER), rootfs / "lib64" / Path(LOADER).name)
     etc = rootfs / "etc"
     etc.mkdir()
-    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n")
+    (etc / "passwd").write_text(
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/sh\n"
+    )
     (etc / "group").write_text("root:x:0:\nnogroup:x:65534:\n")
     (etc / "nsswitch.conf").write_text("hosts: files dns\n")
     for name in ("tmp", "var/tmp"):
@@ -250,14 +294,25 @@ def _link_or_copy(source: Path, target: Path) -> None:
 def _milvus_rootfs(rootfs: Path, wheel: Wheel, bin_dir: Path) -> None:
     _add_base(rootfs)
     shutil.copy2(TINI, rootfs / "tini")
-    for name in ("milvus/bin", "milvus/lib", "milvus/configs", "var/lib/milvus", "run/milvus", "tmp/milvus/logs"):
+    for name in (
+        "milvus/bin",
+        "milvus/lib",
+        "milvus/configs",
+        "var/lib/milvus",
+        "run/milvus",
+        "tmp/milvus/logs",
+    ):
         (rootfs / name).mkdir(parents=True, exist_ok=True)
     _link_or_copy(bin_dir / "milvus", rootfs / "milvus/bin/milvus")
     for library in sorted(bin_dir.iterdir()):
         if ".so" in library.name:
             _link_or_copy(library, rootfs / "milvus/lib" / library.name)
-    (rootfs / "milvus/configs/milvus.yaml").write_text(image_milvus_yaml(wheel), encoding="utf-8")
-    (rootfs / "milvus/configs/glog.conf").write_text(image_glog_conf(wheel), encoding="utf-8")
+    (rootfs / "milvus/configs/milvus.yaml").write_text(
+        image_milvus_yaml(wheel), encoding="utf-8"
+    )
+    (rootfs / "milvus/configs/glog.conf").write_text(
+        image_glog_conf(wheel), encoding="utf-8"
+    )
 
 
 def _etcd_rootfs(rootfs: Path) -> None:
@@ -293,12 +348,21 @@ CMD ["etcd"]
 # Building
 
 
-def podman(*args: str, check: bool = True, capture: bool = True, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def podman(
+    *args: str, check: bool = True, capture: bool = True, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
-        ["podman", *args], env=podman_env(), text=True, capture_output=capture, timeout=timeout, check=False
+        ["podman", *args],
+        env=podman_env(),
+        text=True,
+        capture_output=capture,
+        timeout=timeout,
+        check=False,
     )
     if check and result.returncode != 0:
-        raise ImageBuildFailed(f"podman {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+        raise ImageBuildFailed(
+            f"podman {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
+        )
     return result
 
 
@@ -328,17 +392,31 @@ def _build(tag: str, containerfile: str, fill_rootfs) -> None:
         rootfs.mkdir()
         fill_rootfs(rootfs)
         (context / "Containerfile").write_text(containerfile)
-        podman("build", "--quiet", "--layers=false", "-f", str(context / "Containerfile"), "-t", tag, str(context), timeout=600)
+        podman(
+            "build",
+            "--quiet",
+            "--layers=false",
+            "-f",
+            str(context / "Containerfile"),
+            "-t",
+            tag,
+            str(context),
+            timeout=600,
+        )
     finally:
         shutil.rmtree(context, ignore_errors=True)
 
 
 def milvus_image_tag(wheel: Wheel) -> str:
-    return f"{MILVUS_REPO}:{MILVUS_VERSION}-{wheel_checksum(wheel)}-{_recipe_checksum()}"
+    return (
+        f"{MILVUS_REPO}:{MILVUS_VERSION}-{wheel_checksum(wheel)}-{_recipe_checksum()}"
+    )
 
 
 def etcd_version() -> str:
-    out = subprocess.run([ETCD_BINARIES[0], "--version"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [ETCD_BINARIES[0], "--version"], capture_output=True, text=True, check=True
+    ).stdout
     match = re.search(r"etcd Version:\s*(\S+)", out)
     return match.group(1) if match else "unknown"
 
@@ -350,7 +428,9 @@ def etcd_image_tag() -> str:
 
 def ensure_milvus_image() -> str:
     if not os.access(TINI, os.X_OK):
-        raise ContainersUnavailable(f"{TINI} missing: run scripts/install-container-engine.sh")
+        raise ContainersUnavailable(
+            f"{TINI} missing: run scripts/install-container-engine.sh"
+        )
     wheel = find_wheel()
     tag = milvus_image_tag(wheel)
     if image_exists(tag):
@@ -358,15 +438,23 @@ def ensure_milvus_image() -> str:
     with _build_lock():
         if not image_exists(tag):
             bin_dir = unpacked_bin_dir(wheel)
-            containerfile = MILVUS_CONTAINERFILE.format(version=MILVUS_VERSION, checksum=wheel_checksum(wheel))
-            _build(tag, containerfile, lambda rootfs: _milvus_rootfs(rootfs, wheel, bin_dir))
+            containerfile = MILVUS_CONTAINERFILE.format(
+                version=MILVUS_VERSION, checksum=wheel_checksum(wheel)
+            )
+            _build(
+                tag,
+                containerfile,
+                lambda rootfs: _milvus_rootfs(rootfs, wheel, bin_dir),
+            )
     return tag
 
 
 def ensure_etcd_image() -> str:
     missing = [p for p in ETCD_BINARIES if not os.access(p, os.X_OK)]
     if missing:
-        raise ContainersUnavailable(f"{', '.join(missing)} missing: run scripts/install-container-engine.sh")
+        raise ContainersUnavailable(
+            f"{', '.join(missing)} missing: run scripts/install-container-engine.sh"
+        )
     tag = etcd_image_tag()
     if image_exists(tag):
         return tag
@@ -392,7 +480,11 @@ def remove_old_images() -> list[str]:
     """Remove this recipe's images whose tags are not the current ones (disk hygiene)."""
     current = set(vars(ensure_images()).values())
     out = podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-    stale = [tag for tag in out if tag.startswith((MILVUS_REPO, ETCD_REPO)) and tag not in current]
+    stale = [
+        tag
+        for tag in out
+        if tag.startswith((MILVUS_REPO, ETCD_REPO)) and tag not in current
+    ]
     for tag in stale:
         podman("rmi", tag, check=False)
     return stale
@@ -408,4 +500,6 @@ if __name__ == "__main__":  # python -m tests.containers.images
     except ContainersUnavailable as exc:
         print(f"SKIP: {exc}")
         sys.exit(0)
-    print(f"milvus {tags.milvus}\netcd {tags.etcd}\n({time.monotonic() - started:.1f} s)")
+    print(
+        f"milvus {tags.milvus}\netcd {tags.etcd}\n({time.monotonic() - started:.1f} s)"
+    )

@@ -17,12 +17,17 @@ import os
 import socket
 import string
 import subprocess
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from tests.containers.engine import compose_argv, podman, podman_env
-from tests.containers.images import ImageTags, _set_scalar, find_wheel, image_milvus_yaml
+from tests.containers.images import (
+    ImageTags,
+    _set_scalar,
+    find_wheel,
+    image_milvus_yaml,
+)
 
 HERE = Path(__file__).resolve().parent
 
@@ -71,31 +76,54 @@ class EmbedShape:
     def user_yaml(self) -> Path:
         return self.dir / "user.yaml"
 
-    def write(self, user_yaml: str = USER_YAML) -> "EmbedShape":
+    def write(self, user_yaml: str = USER_YAML) -> EmbedShape:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "embedEtcd.yaml").write_text(EMBED_ETCD_YAML)
         self.user_yaml.write_text(user_yaml)
         return self
 
     def run_argv(self) -> list[str]:
-        argv = ["podman", "run", "-d", "--name", self.name, "--security-opt", "seccomp=unconfined"]
+        argv = [
+            "podman",
+            "run",
+            "-d",
+            "--name",
+            self.name,
+            "--security-opt",
+            "seccomp=unconfined",
+        ]
         if self.restart:
             argv += [f"--restart={self.restart}"]
         for key, value in {**EMBED_ENV, **self.env}.items():
             argv += ["-e", f"{key}={value}"]
         argv += [
-            "-v", f"{self.data_dir}:/var/lib/milvus",
-            "-v", f"{self.dir / 'embedEtcd.yaml'}:/milvus/configs/embedEtcd.yaml",
-            "-v", f"{self.user_yaml}:/milvus/configs/user.yaml",
-            "-p", f"{self.proxy_port}:19530",
-            "-p", f"{self.metrics_port}:9091",
-            self.images.milvus, "milvus", "run", "standalone",
+            "-v",
+            f"{self.data_dir}:/var/lib/milvus",
+            "-v",
+            f"{self.dir / 'embedEtcd.yaml'}:/milvus/configs/embedEtcd.yaml",
+            "-v",
+            f"{self.user_yaml}:/milvus/configs/user.yaml",
+            "-p",
+            f"{self.proxy_port}:19530",
+            "-p",
+            f"{self.metrics_port}:9091",
+            self.images.milvus,
+            "milvus",
+            "run",
+            "standalone",
         ]
         return argv
 
     def start(self) -> str:
         """`podman run -d ...`; returns the container id."""
-        result = subprocess.run(self.run_argv(), env=podman_env(), capture_output=True, text=True, timeout=120)
+        result = subprocess.run(
+            self.run_argv(),
+            env=podman_env(),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"podman run failed: {result.stderr.strip()}")
         return result.stdout.strip()
@@ -123,7 +151,9 @@ class ComposeShape:
     network: str = "milvus"
     proxy_port: int = field(default_factory=free_port)
     metrics_port: int = field(default_factory=free_port)
-    env: Mapping[str, str] = field(default_factory=dict)  # extra environment of `standalone`
+    env: Mapping[str, str] = field(
+        default_factory=dict
+    )  # extra environment of `standalone`
 
     @property
     def compose_file(self) -> Path:
@@ -142,39 +172,55 @@ class ComposeShape:
         # podman-compose's default project name: the compose file's directory name.
         return self.dir.name
 
-    def write(self, milvus_overrides: Mapping[str, str] | None = None) -> "ComposeShape":
+    def write(self, milvus_overrides: Mapping[str, str] | None = None) -> ComposeShape:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "volumes" / "etcd").mkdir(parents=True, exist_ok=True)
         extra = "".join(f"      {key}: {value}\n" for key, value in self.env.items())
         template = string.Template((HERE / "docker-compose.yml.tmpl").read_text())
-        self.compose_file.write_text(template.substitute(
-            etcd_container=self.etcd_container,
-            milvus_container=self.milvus_container,
-            etcd_image=self.images.etcd,
-            milvus_image=self.images.milvus,
-            proxy_port=self.proxy_port,
-            metrics_port=self.metrics_port,
-            network=self.network,
-            extra_environment=extra,
-        ))
+        self.compose_file.write_text(
+            template.substitute(
+                etcd_container=self.etcd_container,
+                milvus_container=self.milvus_container,
+                etcd_image=self.images.etcd,
+                milvus_image=self.images.milvus,
+                proxy_port=self.proxy_port,
+                metrics_port=self.metrics_port,
+                network=self.network,
+                extra_environment=extra,
+            )
+        )
         self.milvus_yaml.write_text(compose_milvus_yaml(milvus_overrides))
         return self
 
-    def compose(self, *args: str, timeout: float = 300, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def compose(
+        self, *args: str, timeout: float = 300, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [*compose_argv(), "-f", str(self.compose_file), *args],
-            env=podman_env(), capture_output=True, text=True, timeout=timeout, cwd=self.dir,
+            env=podman_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            cwd=self.dir,
+            check=False,
         )
         if check and result.returncode != 0:
-            raise RuntimeError(f"podman-compose {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}")
+            raise RuntimeError(
+                f"podman-compose {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
+            )
         return result
 
     def container_id(self, service: str = "standalone") -> str:
         """What `docker compose ps -a -q SERVICE` prints (podman-compose's `ps` takes no service)."""
         return podman(
-            "ps", "-a", "-q", "--no-trunc",
-            "--filter", f"label=com.docker.compose.project={self.project}",
-            "--filter", f"label=com.docker.compose.service={service}",
+            "ps",
+            "-a",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            f"label=com.docker.compose.project={self.project}",
+            "--filter",
+            f"label=com.docker.compose.service={service}",
         ).stdout.strip()
 
     def down(self) -> None:
@@ -182,7 +228,10 @@ class ComposeShape:
         podman("network", "rm", "-f", self.network, check=False)
 
 
-def remove_everything(names: Sequence[str] = ("milvus-standalone", "milvus-etcd"), networks: Sequence[str] = ("milvus",)) -> None:
+def remove_everything(
+    names: Sequence[str] = ("milvus-standalone", "milvus-etcd"),
+    networks: Sequence[str] = ("milvus",),
+) -> None:
     """Best-effort cleanup after a test: containers by name, then compose networks."""
     for name in names:
         podman("rm", "-f", "-t", "0", name, check=False)

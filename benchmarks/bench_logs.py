@@ -21,7 +21,14 @@ import threading
 import time
 from pathlib import Path
 
-from migrator.logs import CommandFollower, FileFollower, Follower, mark, parse_line, wait_for_mq
+from migrator.milvus.logs import (
+    CommandFollower,
+    FileFollower,
+    Follower,
+    mark,
+    parse_line,
+    wait_for_mq,
+)
 
 T = "[2026/11/28 05:59:08.618 +00:00]"
 NOISE = [

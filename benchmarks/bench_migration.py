@@ -22,7 +22,7 @@ from datetime import datetime
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "migrator.cli"]
+CLI = [sys.executable, "-m", "migrator"]
 
 
 def run(*args: str) -> subprocess.CompletedProcess:

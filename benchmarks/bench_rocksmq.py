@@ -30,8 +30,14 @@ from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
 from migrator.rocksmq import create_backup, inspect  # noqa: E402
 from migrator.rocksmq.backup import COPY_THREADS  # noqa: E402
-from migrator.rocksmq.files import CHUNK, copy_and_hash, fsync_files, hash_file, start_writeback  # noqa: E402
-from tests.rocksmq_factory import write_rocksmq  # noqa: E402
+from migrator.rocksmq.files import (  # noqa: E402
+    CHUNK,
+    copy_and_hash,
+    fsync_files,
+    hash_file,
+    start_writeback,
+)
+from tests.support.rocksmq import write_rocksmq  # noqa: E402
 
 # A Milvus-like mix per channel: many tiny messages (time ticks, deletes) and insert batches.
 MIX = [120] * 40 + [2_000] * 10 + [80_000] * 6 + [600_000] * 2 + [2_000_000]

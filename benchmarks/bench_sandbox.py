@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "migrator.cli"]
+CLI = [sys.executable, "-m", "migrator"]
 
 
 def wall(argv: list[str], env: dict[str, str] | None = None) -> float:

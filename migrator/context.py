@@ -28,6 +28,7 @@ class Environment:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    progress: Any = None  # hears each step start and end (migration/engine.py Progress); set by the CLI
     _log: Any = field(default=None, repr=False)
 
     def now(self) -> datetime:
@@ -46,9 +47,10 @@ class Environment:
         # structlog is configured on first use: importing it costs more than typer itself,
         # and `--help` must stay fast.
         if self._log is None:
-            from migrator.log_setup import make_logger
+            from migrator.util.logging import make_logger
 
-            self._log = make_logger(self)
+            self._log = make_logger(self.stderr, log_format=self.log_format, log_file=self.log_file,
+                                    verbose=self.verbose)
         return self._log
 
     def emit(self, data: Any, text: str | None = None) -> None:

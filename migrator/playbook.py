@@ -186,6 +186,21 @@ class Playbook(_Strict):
                     for k, v in value.items()}
         return value
 
+    def declared_environment(self) -> dict[str, str]:
+        """The variables this playbook says the Milvus process sees: env files in order, then
+        `environment` (it wins)."""
+        from migrator.config.envrules import read_env_file
+
+        declared: dict[str, str] = {}
+        for env_file in self.env_files:
+            declared.update(read_env_file(env_file))
+        declared.update(self.environment)
+        return declared
+
+    def milvus_environment(self, runtime_environ: Mapping[str, str]) -> dict[str, str]:
+        """What the Milvus process sees: the runtime's environment, then what the playbook declares."""
+        return {**runtime_environ, **self.declared_environment()}
+
     def host_path(self, path: str | Path) -> Path:
         """A path as Milvus sees it, mapped to where this tool sees it (longest prefix wins)."""
         text = str(path)

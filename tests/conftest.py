@@ -2,57 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from migrator.context import Environment
-
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-FIXTURES = SHARED / "fixtures"
-
-
-@dataclass
-class Sandbox:
-    dir: Path
-    uri: str
-    playbook: Path
-    config_dir: Path
-    rocksmq_path: Path
-    ports: dict[str, int]
-
-
-def quiet_env() -> Environment:
-    import io
-
-    return Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=None)
-
-
-def start_sandbox(root: Path, mq: str = "rocksmq") -> Sandbox:
-    from migrator.sandbox import lifecycle
-
-    lifecycle.up(quiet_env(), root, mq=mq)
-    layout, state = lifecycle.load(root)
-    return Sandbox(
-        dir=layout.root,
-        uri=f"http://127.0.0.1:{state.ports['proxy']}",
-        playbook=layout.playbook,
-        config_dir=layout.config_dir,
-        rocksmq_path=layout.rocksmq_path,
-        ports=state.ports,
-    )
-
-
-def stop_sandbox(root: Path) -> None:
-    from migrator.sandbox import lifecycle
-
-    try:
-        lifecycle.down(quiet_env(), root, timeout_s=3.0)  # test data is disposable: no graceful wait
-    except Exception:  # noqa: BLE001 - teardown must never mask the test's own result
-        pass
+from tests.support.sandbox import Sandbox, quiet_env, start_sandbox, stop_sandbox
 
 
 @pytest.fixture(scope="session")

@@ -9,15 +9,21 @@ Public API (the plan/apply engine uses these):
 - `plan_edit(effective, changes) -> ConfigEdit`: target file, new text, unified diff, refusals
   (env/etcd overrides the edit cannot beat); `ConfigEdit.raise_if_refused()`.
 - `write_atomic(path, text) -> Path` and `keep_original(path, dest_dir) -> (copy, sha256)`.
-- `natsmq_findings(effective, changes, target) -> list[Finding]` with `Finding(level, key, message)`.
+- `natsmq_findings(effective, changes, target) -> list[Finding]` (migrator.findings.Finding).
 """
 
 from migrator.config.edit import ConfigEdit, Refusal, plan_edit
 from migrator.config.envrules import read_env_file
 from migrator.config.etcd import EtcdSource
 from migrator.config.keys import EDITABLE_KEYS, FORCE_DENY, MQ_TYPE, parse_assignment
-from migrator.config.layers import EffectiveConfig, Resolved, Source, config_files_for, load_layers
-from migrator.config.natsmq_rules import Finding, natsmq_findings
+from migrator.config.layers import (
+    EffectiveConfig,
+    Resolved,
+    Source,
+    config_files_for,
+    load_layers,
+)
+from migrator.config.natsmq_rules import natsmq_findings
 from migrator.config.write import keep_original, write_atomic
 
 __all__ = [
@@ -27,7 +33,6 @@ __all__ = [
     "ConfigEdit",
     "EffectiveConfig",
     "EtcdSource",
-    "Finding",
     "Refusal",
     "Resolved",
     "Source",

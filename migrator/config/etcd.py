@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from migrator.config.keys import format_key
 from migrator.errors import Refused
-from migrator.etcd_gateway import EtcdUnreachable, base_url, read_prefix
+from migrator.milvus.etcd import EtcdUnreachable, base_url, read_config_keys
 
 
 @dataclass(frozen=True)
@@ -37,13 +37,11 @@ class EtcdSource:
         Raises Refused when etcd cannot be read: an override there would win over any file
         edit, so not knowing it is not a reason to go on.
         """
-        prefix = f"{root_path.strip('/')}/config/" if root_path.strip("/") else "config/"
         try:
-            items = read_prefix(self.endpoint, prefix, timeout=self.timeout)
+            items = read_config_keys(self.endpoint, root_path, timeout=self.timeout)
         except EtcdUnreachable as error:
             raise self._unreadable(error.reason) from None
-        return {format_key(key[len(prefix):]): EtcdValue(key, value.decode("utf-8", "replace"))
-                for key, value in items}
+        return {format_key(name): EtcdValue(key, value) for name, (key, value) in items.items()}
 
     def _unreadable(self, reason: str) -> Refused:
         return Refused(

@@ -97,7 +97,8 @@ class Resolved:
     source: Source
 
     def to_dict(self) -> dict[str, object]:
-        return {"key": self.key, "value": self.value, "source": str(self.source), "where": self.source.to_dict()}
+        return {"key": self.key, "value": self.value, "raw": self.raw, "source": str(self.source),
+                "where": self.source.to_dict()}
 
 
 @dataclass

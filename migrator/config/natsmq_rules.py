@@ -11,27 +11,20 @@ import difflib
 import os
 import shutil
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from migrator.config.keys import NATSMQ_DEFAULTS, ROCKSMQ_PATH, canonical_key, format_key
+from migrator.config.keys import (
+    NATSMQ_DEFAULTS,
+    ROCKSMQ_PATH,
+    canonical_key,
+    format_key,
+)
 from migrator.config.layers import EffectiveConfig
+from migrator.findings import Finding
 
 MIN_PAYLOAD = 5 * 1024 * 1024  # Milvus splits inserts at pulsar.maxMessageSize, 5 MiB by default
 
-
-@dataclass(frozen=True)
-class Finding:
-    level: str  # error | warning
-    key: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"level": self.level, "key": self.key, "message": self.message}
-
-    def __str__(self) -> str:
-        return f"{self.level}: {self.key}: {self.message}"
 
 
 def natsmq_findings(

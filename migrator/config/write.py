@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from migrator.errors import Refused
-from migrator.fsutil import fsync_path, write_bytes_atomic
+from migrator.util.files import fsync_path, write_bytes_atomic
 
 
 def write_atomic(path: Path, text: str) -> Path:

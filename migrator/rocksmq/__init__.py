@@ -15,7 +15,13 @@ database, no room, unsafe target, non-empty restore target without force).
 """
 
 from migrator.rocksmq.advice import Advice, advice
-from migrator.rocksmq.backup import Manifest, ManifestEntry, create_backup, restore_backup, verify_backup
+from migrator.rocksmq.backup import (
+    Manifest,
+    ManifestEntry,
+    create_backup,
+    restore_backup,
+    verify_backup,
+)
 from migrator.rocksmq.cleanup import CleanReport, clean
 from migrator.rocksmq.inspect import RocksmqStats, SizeHistogram, TopicStats, inspect
 

@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Callable
 
 from migrator.errors import BadInput, Refused
-from migrator.fsutil import fsync_path, write_bytes_atomic
 from migrator.rocksmq.files import (
     copy_and_hash,
     existing_ancestor,
@@ -36,8 +35,15 @@ from migrator.rocksmq.files import (
     hash_file,
     regular_files,
 )
-from migrator.rocksmq.layout import RocksmqDirs, is_locked, is_rocksdb_dir, meta_kv_path, rocksmq_dirs
+from migrator.rocksmq.layout import (
+    RocksmqDirs,
+    is_locked,
+    is_rocksdb_dir,
+    meta_kv_path,
+    rocksmq_dirs,
+)
 from migrator.rocksmq.safety import refuse_unsafe_target
+from migrator.util.files import fsync_path, write_bytes_atomic
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable
 
-from migrator.fsutil import fsync_path
+from migrator.util.files import fsync_path
 
 # 1 MiB chunks stay in the CPU cache between the read, the hash and the write; 4-8 MiB measured no
 # faster (benchmarks/bench_rocksmq.py --strategies), and hashing is what bounds the copy.

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.errors import BadInput
-from migrator.rocksmq.checkpoints import ChannelCheckpoint, read_checkpoints
+from migrator.milvus.etcd import ChannelCheckpoint, read_checkpoints
 from migrator.rocksmq.layout import (
     MESSAGE_SIZE_PREFIX,
     PAGE_MESSAGE_SIZE_PREFIX,

@@ -40,20 +40,17 @@ def runtime_for_playbook(playbook: Playbook, environ: Mapping[str, str]) -> Runt
 
         return DockerRuntime(container=spec.container, metrics_url=metrics_url, timeout_s=spec.command_timeout_s)
     if spec.kind == "command":
-        from migrator.config.envrules import read_env_file
         from migrator.runtime.command import CommandRuntime
 
-        declared = dict(playbook.environment)
-        for path in playbook.env_files:
-            declared.update(read_env_file(path))
         return CommandRuntime(stop_argv=spec.stop, start_argv=spec.start, logs_argv=spec.logs,
-                              running_argv=spec.running, metrics_url=metrics_url, declared_env=declared,
+                              running_argv=spec.running, metrics_url=metrics_url,
+                              declared_env=playbook.declared_environment(),
                               timeout_s=spec.command_timeout_s)
     if spec.kind == "kubernetes":
         from migrator.errors import Refused
 
         # Helm/the operator restart the pod: plan and apply take their own path (the change and
-        # its commands, runtime/kubernetes.py); nothing else can drive the pod.
+        # its commands, migration/kubernetes.py); nothing else can drive the pod.
         raise Refused("runtime kind kubernetes: Milvus is stopped and started by Helm or the operator, not by this tool",
                       hint="`milvus-migrate plan`/`apply` emit (or run) the values/CR change and its commands; "
                            "`plan --to rocksmq` gives the way back (docs/deployments/kubernetes.md)")

@@ -1,11 +1,25 @@
-"""The one interface every deployment shape implements (process, systemd, compose, docker, ...)."""
+"""The one interface every deployment shape implements (process, systemd, compose, docker, command),
+and the helpers they share: running a deployment's commands, waiting for health or for a stop,
+the stop result and the errors of a start or a stop.
+
+Every command is an argv list (no shell), has a timeout, and a failure becomes a domain error
+quoting the command and the tail of its stderr.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, Sequence
+from urllib.parse import urlsplit
 
-from migrator.logs import Follower
-from migrator.runtime.process import StopResult
+from migrator.errors import MigrateError, Refused
+from migrator.milvus.logs import Follower
 
 
 class Runtime(Protocol):
@@ -31,3 +45,132 @@ class Runtime(Protocol):
 
     def log_follower(self, mark: dict[str, Any]) -> Follower:
         """Follow Milvus's log from a mark taken before a restart."""
+
+    def reach(self, port: int) -> ContextManager[str]:
+        """`host:port` from which this tool reaches a port Milvus listens on in its own network
+        namespace (its embedded NATS binds 127.0.0.1 only), for as long as the context lasts."""
+
+
+@contextmanager
+def same_host(metrics_url: str, port: int) -> Iterator[str]:
+    """`reach` for a Milvus whose loopback is this tool's: the host of its metrics URL."""
+    host = urlsplit(metrics_url).hostname or "127.0.0.1"
+    yield f"{host}:{port}"
+
+
+class StartFailed(Refused):
+    """Milvus did not come up: exited, or not healthy before the deadline."""
+
+
+class StopFailed(MigrateError):
+    """Milvus is still alive after SIGKILL."""
+
+
+@dataclass
+class StopResult:
+    pid: int | None
+    graceful: bool
+    seconds: float
+
+
+def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback health URL
+            return response.status, response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as error:
+        return error.code, ""
+
+
+def healthz_ok(metrics_url: str) -> bool:
+    try:
+        status, body = http_get(metrics_url.rstrip("/") + "/healthz")
+    except OSError:
+        return False
+    return status == 200 and body.strip() == "OK"
+
+
+_STDERR_TAIL_LINES = 5
+_STDERR_TAIL_CHARS = 600
+
+
+class CommandFailed(MigrateError):
+    """A deployment command (systemctl, docker, kubectl, ...) failed or timed out."""
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def stderr_tail(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()][-_STDERR_TAIL_LINES:]
+    return " | ".join(lines)[-_STDERR_TAIL_CHARS:]
+
+
+def run_argv(
+    argv: Sequence[str],
+    timeout_s: float,
+    *,
+    check: bool = True,
+    error: type[MigrateError] = CommandFailed,
+    timeout_error: type[MigrateError] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> Completed:
+    """Run `argv`; with `check`, a non-zero exit raises `error` naming the command and its stderr.
+    Running past `timeout_s` raises `timeout_error` (default: `error`)."""
+    command = list(argv)
+    shown = " ".join(command)
+    try:
+        done = subprocess.run(  # noqa: S603 - argv lists from the playbook, never a shell
+            command, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL,
+            env=dict(env) if env is not None else None,
+        )
+    except FileNotFoundError:
+        raise Refused(f"`{shown}`: {command[0]} is not on PATH") from None
+    except subprocess.TimeoutExpired:
+        raise (timeout_error or error)(f"`{shown}` did not finish within {timeout_s:.0f} s") from None
+    result = Completed(command, done.returncode, done.stdout, done.stderr)
+    if check and done.returncode != 0:
+        tail = stderr_tail(done.stderr) or stderr_tail(done.stdout)
+        raise error(f"`{shown}` failed (exit {done.returncode})" + (f": {tail}" if tail else ""))
+    return result
+
+
+def wait_until_healthy(
+    running: Callable[[], bool],
+    metrics_url: str,
+    deadline_s: float,
+    *,
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+) -> float:
+    """Poll healthz until OK; fail fast once `running()` says Milvus is gone. Returns seconds waited."""
+    started = time.monotonic()
+    while True:
+        if healthz_ok(metrics_url):
+            return time.monotonic() - started
+        if not running():
+            raise StartFailed(f"{what} exited during start-up")
+        if time.monotonic() - started > deadline_s:
+            raise StartFailed(f"{what} not healthy within {deadline_s:.0f} s ({metrics_url}/healthz)")
+        sleep(0.5)
+
+
+def wait_until_stopped(running: Callable[[], bool], seconds: float, sleep: Callable[[float], None] = time.sleep) -> bool:
+    until = time.monotonic() + seconds
+    while running():
+        if time.monotonic() >= until:
+            return False
+        sleep(0.2)
+    return True
+
+
+def time_mark() -> dict[str, Any]:
+    """A mark for log sources that filter by time (`--since`): now, as text and as unix seconds."""
+    now = datetime.now(timezone.utc)
+    return {"since": now.isoformat(timespec="microseconds"), "since_unix": f"{now.timestamp():.6f}"}
+
+

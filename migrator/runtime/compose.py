@@ -16,8 +16,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping
 
 from migrator.errors import BadInput, Refused
-from migrator.runtime.command import run_argv, time_mark, wait_until_healthy, wait_until_stopped
-from migrator.runtime.process import StartFailed, StopFailed, StopResult
+from migrator.runtime.base import (
+    StartFailed,
+    StopFailed,
+    StopResult,
+    run_argv,
+    same_host,
+    time_mark,
+    wait_until_healthy,
+    wait_until_stopped,
+)
+from migrator.runtime.containers import inspect
 
 _STOP_MARGIN_S = 30.0
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
@@ -168,8 +177,6 @@ class ComposeRuntime:
         return ["docker", "compose", "-f", str(self.file), *args]
 
     def _container_state(self):
-        from migrator.runtime.docker import inspect
-
         ids = run_argv(self._compose("ps", "-a", "-q", self.service), self.timeout_s).stdout.split()
         return inspect(ids[0], self.timeout_s) if ids else None
 
@@ -206,6 +213,11 @@ class ComposeRuntime:
         return time_mark()
 
     def log_follower(self, mark: dict[str, Any]):
-        from migrator.logs import CommandFollower
+        from migrator.milvus.logs import CommandFollower
 
         return CommandFollower(self._compose("logs", "-f", "--no-log-prefix", "--since", mark["since_unix"], self.service))
+
+    def reach(self, port: int):
+        # The container's loopback is not this host's; until the relay through its network
+        # namespace exists this dials the published host, which only works with host networking.
+        return same_host(self.metrics_url, port)

@@ -6,45 +6,24 @@ stopped after `docker stop`. Logs are `docker logs` (Milvus's stdout) since a ti
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from migrator.errors import Refused
-from migrator.runtime.command import run_argv, time_mark, wait_until_healthy, wait_until_stopped
-from migrator.runtime.process import StartFailed, StopFailed, StopResult
+from migrator.runtime.base import (
+    StartFailed,
+    StopFailed,
+    StopResult,
+    run_argv,
+    same_host,
+    time_mark,
+    wait_until_healthy,
+    wait_until_stopped,
+)
+from migrator.runtime.containers import inspect
 
 _STOP_MARGIN_S = 30.0  # docker's own SIGKILL comes at the deadline; allow it time to land
-
-
-@dataclass(frozen=True)
-class ContainerState:
-    running: bool
-    pid: int | None
-    exit_code: int | None
-    status: str
-    env: dict[str, str]
-
-
-def parse_inspect(text: str, name: str) -> ContainerState:
-    """`docker inspect NAME` output (a JSON list with one object)."""
-    try:
-        record = json.loads(text)[0]
-        state, config = record["State"], record["Config"]
-    except (ValueError, LookupError, TypeError) as error:
-        raise Refused(f"`docker inspect {name}`: unexpected output ({error})") from None
-    env: dict[str, str] = {}
-    for item in config.get("Env") or []:
-        key, _, value = item.partition("=")
-        env[key] = value
-    pid = state.get("Pid") or None
-    return ContainerState(bool(state.get("Running")), pid, state.get("ExitCode"), str(state.get("Status", "")), env)
-
-
-def inspect(name: str, timeout_s: float) -> ContainerState:
-    return parse_inspect(run_argv(["docker", "inspect", name], timeout_s).stdout, name)
 
 
 @dataclass
@@ -90,6 +69,11 @@ class DockerRuntime:
 
     def log_follower(self, mark: dict[str, Any]):
         """`docker logs -f` ends when the container stops: create it after the start."""
-        from migrator.logs import CommandFollower
+        from migrator.milvus.logs import CommandFollower
 
         return CommandFollower(["docker", "logs", "-f", "--since", mark["since_unix"], self.container])
+
+    def reach(self, port: int):
+        # The container's loopback is not this host's; until the relay through its network
+        # namespace exists this dials the published host, which only works with host networking.
+        return same_host(self.metrics_url, port)

@@ -12,28 +12,17 @@ import os
 import signal
 import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
-from migrator.errors import MigrateError, Refused
-
-
-class StartFailed(Refused):
-    """Milvus did not come up: exited, or not healthy before the deadline."""
-
-
-class StopFailed(MigrateError):
-    """Milvus is still alive after SIGKILL."""
-
-
-@dataclass
-class StopResult:
-    pid: int | None
-    graceful: bool
-    seconds: float
+from migrator.runtime.base import (
+    StartFailed,
+    StopFailed,
+    StopResult,
+    healthz_ok,
+    same_host,
+)
 
 
 def _proc_start_ticks(pid: int) -> int | None:
@@ -54,22 +43,6 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:
         pass  # not our child: init reaps it
-
-
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback health URL
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return error.code, ""
-
-
-def healthz_ok(metrics_url: str) -> bool:
-    try:
-        status, body = http_get(metrics_url.rstrip("/") + "/healthz")
-    except OSError:
-        return False
-    return status == 200 and body.strip() == "OK"
 
 
 @dataclass
@@ -98,12 +71,12 @@ class ProcessRuntime:
     def log_mark(self) -> dict:
         from dataclasses import asdict
 
-        from migrator.logs import mark
+        from migrator.milvus.logs import mark
 
         return asdict(mark(self.log_path or self.stdout_log))
 
     def log_follower(self, mark: dict):
-        from migrator.logs import FileFollower, Position
+        from migrator.milvus.logs import FileFollower, Position
 
         return FileFollower(self.log_path or self.stdout_log, Position(**mark))
 
@@ -179,3 +152,6 @@ class ProcessRuntime:
             self.sleep(0.1)
         _reap(pid)
         return _proc_start_ticks(pid) is None
+
+    def reach(self, port: int):
+        return same_host(self.metrics_url, port)

@@ -13,13 +13,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from migrator.runtime.command import (
+from migrator.runtime.base import (
+    StartFailed,
+    StopFailed,
+    StopResult,
     run_argv,
+    same_host,
     time_mark,
     wait_until_healthy,
     wait_until_stopped,
 )
-from migrator.runtime.process import StartFailed, StopFailed, StopResult
 
 # is-active states in which the unit's process exists or is about to (auto-restart included).
 _ALIVE_STATES = {"active", "activating", "deactivating", "reloading", "refreshing"}
@@ -102,11 +105,14 @@ class SystemdRuntime:
         return {"cursor": cursors[-1] if cursors else None, **time_mark()}
 
     def log_follower(self, mark: dict[str, Any]):
-        from migrator.logs import CommandFollower
+        from migrator.milvus.logs import CommandFollower
 
         where = ["--after-cursor", mark["cursor"]] if mark.get("cursor") else ["--since", f"@{int(float(mark['since_unix']))}"]
         # --no-tail: -f alone would start at the last 10 lines, not at the mark.
         return CommandFollower(["journalctl", "-u", self.unit, "-f", "-o", "cat", "--no-pager", "--no-tail", *where])
+
+    def reach(self, port: int):
+        return same_host(self.metrics_url, port)
 
 
 def parse_show_environment(text: str) -> tuple[dict[str, str], list[tuple[Path, bool]]]:

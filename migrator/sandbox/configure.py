@@ -89,7 +89,7 @@ def etcd_yaml_text(layout: SandboxLayout, ports: dict[str, int]) -> str:
 
 
 def playbook_text(layout: SandboxLayout, state: SandboxState) -> str:
-    template = resources.files("migrator").joinpath("templates/sandbox.yaml").read_text(encoding="utf-8")
+    template = resources.files("migrator").joinpath("sandbox/playbook.yaml.template").read_text(encoding="utf-8")
     bin_dir = Path(state.bin_dir)
     return string.Template(template).substitute(
         dir=layout.root,

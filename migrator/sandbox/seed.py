@@ -53,7 +53,7 @@ def seed(env: Environment, uri: str, token: str | None = None) -> dict[str, tupl
     """Create the seed collections (dropping earlier ones of the same name); return key -> (rows, loaded)."""
     from pymilvus import DataType
 
-    from migrator.milvus import MilvusAdapter
+    from migrator.milvus.client import MilvusAdapter
 
     with MilvusAdapter.connect(uri, token=token, timeout=60.0) as milvus:
         if "shop" not in milvus.databases():

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.support import REPO
 
 SITE = REPO / "playbooks" / "ansible" / "site.yml"
 ANSIBLE = Path(sys.executable).parent / "ansible-playbook"

@@ -16,12 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from migrator.journal import DeploymentLock, Journal
-from migrator.milvus import MilvusAdapter
-from migrator.sandbox import lifecycle
+from migrator.migration.journal import DeploymentLock, Journal
+from migrator.milvus.client import MilvusAdapter
 from migrator.sandbox.seed import SEED
-from tests.conftest import Sandbox, quiet_env
-from tests.utils import run_cli
+from migrator.verbs import sandbox as lifecycle
+from tests.support.cli import run_cli
+from tests.support.sandbox import Sandbox, quiet_env
 
 pytestmark = pytest.mark.milvus
 
@@ -139,7 +139,7 @@ def test_second_apply_is_refused_while_one_holds_the_lock(milvus_sandbox: Sandbo
 def _apply_and_kill_after(sandbox: Sandbox, boundary: str | None, *, resume: bool,
                           sig: int = signal.SIGKILL) -> tuple[int, list[dict]]:
     """Run the real CLI; send `sig` once the journal has recorded `boundary` (None: run to the end)."""
-    args = [sys.executable, "-m", "migrator.cli", "--log-format", "json", "--log-file",
+    args = [sys.executable, "-m", "migrator", "--log-format", "json", "--log-file",
             str(sandbox.dir / "apply-log.jsonl"), "apply", "--playbook", str(sandbox.playbook), "--yes"]
     if resume:
         args.append("--resume")
@@ -209,7 +209,7 @@ def test_log_line_never_seen_hits_the_deadline_and_rolls_back(fresh_sandbox: San
     """Milvus really starts on NATS, but the log source the playbook names never shows the proof
     (a wrong path, a log shipper that lags): the confirm deadline passes and apply rolls back."""
     import migrator.runtime
-    from migrator.logs import FileFollower
+    from migrator.milvus.logs import FileFollower
 
     silent = tmp_path / "a-log-milvus-never-writes.log"
     silent.write_text("")

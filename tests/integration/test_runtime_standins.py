@@ -15,10 +15,10 @@ from typing import Iterator
 
 import pytest
 
-from migrator.logs import wait_for_mq
-from migrator.runtime.process import StartFailed
-from tests.conftest import Sandbox, start_sandbox, stop_sandbox
+from migrator.milvus.logs import wait_for_mq
+from migrator.runtime.base import StartFailed
 from tests.standins import Standins, standins_on_path
+from tests.support.sandbox import Sandbox, start_sandbox, stop_sandbox
 
 pytestmark = pytest.mark.milvus
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from migrator.milvus import MilvusAdapter
-from migrator.sandbox import lifecycle
-from tests.conftest import Sandbox, quiet_env
+from migrator.milvus.client import MilvusAdapter
+from migrator.verbs import sandbox as lifecycle
 from tests.standins import standins_on_path
-from tests.utils import run_cli
+from tests.support.cli import run_cli
+from tests.support.sandbox import Sandbox, quiet_env
 
 pytestmark = pytest.mark.milvus
 

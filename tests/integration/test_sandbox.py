@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from migrator.milvus import MilvusAdapter
-from migrator.sandbox import lifecycle
+from migrator.milvus.client import MilvusAdapter
 from migrator.sandbox.seed import SEED
-from tests.conftest import Sandbox, quiet_env, start_sandbox, stop_sandbox
-from tests.utils import run_cli
+from migrator.verbs import sandbox as lifecycle
+from tests.support.cli import run_cli
+from tests.support.sandbox import Sandbox, quiet_env, start_sandbox, stop_sandbox
 
 pytestmark = pytest.mark.milvus
 

@@ -20,7 +20,7 @@ SANDBOX = Path(os.environ["STANDIN_SANDBOX"])
 
 
 def runtime(extra_env: dict[str, str] | None = None):
-    from migrator.sandbox import lifecycle
+    from migrator.verbs import sandbox as lifecycle
 
     layout, state = lifecycle.load(SANDBOX)
     base = lifecycle.runtime_for(layout, state)

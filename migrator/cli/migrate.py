@@ -1,0 +1,93 @@
+"""plan, apply, status, rollback, verify: the migration's commands (thin: parse, call, render)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+PlaybookOption = typer.Option(..., "--playbook", "-p", help="The deployment's playbook (playbooks/*.yaml).")
+TargetOption = typer.Option("natsmq", "--to", help="Target MQ: natsmq (default) or rocksmq.")
+SetOption = typer.Option(None, "--set", help="natsmq.server.KEY=VALUE for the NATS target (repeatable).")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("plan")
+    def plan_command(
+        ctx: typer.Context,
+        playbook: Path = PlaybookOption,
+        to: str = TargetOption,
+        set_: Optional[List[str]] = SetOption,
+        out: Optional[Path] = typer.Option(None, "--out", help="Write the plan (JSON) here."),
+    ) -> None:
+        """Read-only: gather facts, run every preflight rule, show the steps and the config diff."""
+        from migrator.cli.render import render_plan
+        from migrator.errors import Refused
+        from migrator.verbs.plan import parse_sets
+        from migrator.verbs.plan import plan as make_plan
+
+        env = ctx.obj
+        plan = make_plan(env, playbook, target=to, sets=parse_sets(set_ or []), out=out)
+        env.emit(plan.to_dict(), render_plan(plan, out))
+        if plan.errors:
+            raise Refused(f"preflight found {len(plan.errors)} problem(s); see the findings above")
+
+    @app.command("apply")
+    def apply_command(
+        ctx: typer.Context,
+        plan_file: Optional[Path] = typer.Argument(None, help="A plan from `milvus-migrate plan --out`."),
+        playbook: Optional[Path] = typer.Option(None, "--playbook", "-p", help="Plan and apply in one go."),
+        to: str = TargetOption,
+        set_: Optional[List[str]] = SetOption,
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+        dry_run: bool = typer.Option(False, "--dry-run", help="Rehearse: read-only checks run, nothing changes."),
+        resume: bool = typer.Option(False, "--resume", help="Continue the migration in the journal."),
+        no_rollback: bool = typer.Option(False, "--no-rollback", help="On failure leave it for the operator (exit 4)."),
+    ) -> None:
+        """Run the migration: deny writes, FlushAll, stop, rewrite, start, confirm, verify, allow writes."""
+        from migrator.cli.render import render_report
+        from migrator.verbs.apply import apply
+        from migrator.verbs.plan import parse_sets
+
+        env = ctx.obj
+        report = apply(env, plan_path=plan_file, playbook_path=playbook, target=to, sets=parse_sets(set_ or []),
+                       yes=yes, dry_run=dry_run, resume=resume, rollback_on_failure=not no_rollback)
+        env.emit(report, render_report(report))
+
+    @app.command("status")
+    def status_command(ctx: typer.Context, playbook: Path = PlaybookOption) -> None:
+        """Where a migration stands (the journal), and whether Milvus is denying writes now."""
+        from migrator.cli.render import render_status
+        from migrator.verbs.status import status
+
+        env = ctx.obj
+        result = status(env, playbook)
+        env.emit(result, render_status(result))
+
+    @app.command("rollback")
+    def rollback_command(
+        ctx: typer.Context,
+        playbook: Path = PlaybookOption,
+        yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    ) -> None:
+        """Back to the MQ the last migration started from (finished, failed or interrupted)."""
+        from migrator.cli.render import render_report
+        from migrator.verbs.apply import rollback
+
+        env = ctx.obj
+        report = rollback(env, playbook, yes=yes)
+        env.emit(report, render_report(report))
+
+    @app.command("verify")
+    def verify_command(ctx: typer.Context, playbook: Path = PlaybookOption) -> None:
+        """The post-migration checks on their own (for cron or CI); exit 4 when one fails."""
+        from migrator.cli.render import render_verify
+        from migrator.errors import NotRolledBack
+        from migrator.verbs.verify import verify
+
+        env = ctx.obj
+        result = verify(env, playbook)
+        env.emit(result, render_verify(result))
+        if not result["ok"]:
+            raise NotRolledBack("verify found rows or collections missing since the migration")

@@ -1,0 +1,211 @@
+"""Every text rendering for a terminal (JSON output needs none): plans, reports, status, config,
+inspect, backups, playbooks, the sandbox."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from migrator.migration.plan import Plan
+
+
+def render_plan(plan: Plan, out: Path | None) -> str:
+    lines = [f"plan: {plan.source_mq} -> {plan.target_mq} on Milvus {plan.milvus_version} ({plan.playbook_path})"]
+    if plan.nothing_to_do:
+        lines.append(f"Milvus already runs on {plan.target_mq}: nothing to do")
+    lines.append("")
+    for number, step in enumerate(plan.steps, 1):
+        lines.append(f"  {number:2}. {step.id:15} {step.description}")
+    kubernetes = plan.facts.get("kubernetes")
+    if kubernetes:
+        lines += ["", *_kubernetes_change(kubernetes), ""]
+    else:
+        lines += ["", f"config change ({plan.config_target}):", plan.config_diff.rstrip() or "  (none)", ""]
+    if plan.snapshot:
+        snap = plan.snapshot["collections"]
+        lines.append(f"collections: {len(snap)}, rows: {sum(c['rows'] for c in snap)}, "
+                     f"loaded: {sum(1 for c in snap if c['loaded'])}")
+    estimate = plan.estimate
+    if estimate:
+        lines.append(f"write-downtime estimate: ~{estimate['write_downtime_typical_s']} s typical, "
+                     f"{estimate['write_downtime_bound_s']:.0f} s at most (deadlines)")
+    for finding in plan.findings:
+        lines.append(f"{finding.level}: {finding.key}: {finding.message}")
+    if out is not None:
+        lines.append(f"\nplan written to {out}; apply it with `milvus-migrate apply {out}`")
+        if kubernetes:
+            lines.append(f"the change's files are written in {kubernetes['out_dir']}; apply runs the commands "
+                         "only with runtime.run_kubectl: true, otherwise it prints them for you to run")
+    return "\n".join(lines)
+
+
+def _kubernetes_change(kubernetes: dict[str, Any]) -> list[str]:
+    """The Helm values or operator CR patch, then the commands that roll it out."""
+    lines = [f"{kubernetes['manager']} change (Milvus's config is not edited here; the {kubernetes['manager']} "
+             "rollout restarts the pod):"]
+    return lines + _kubernetes_files_and_commands(kubernetes, f"{kubernetes['out_dir']}/")
+
+
+def _kubernetes_files_and_commands(change: dict[str, Any], where: str = "") -> list[str]:
+    lines = []
+    for name, text in change["files"].items():
+        lines.append(f"  {where}{name}:")
+        lines += ["    " + line for line in text.splitlines()]
+    lines.append("  then run:")
+    lines += ["    " + " ".join(argv) for argv in change["commands"]]
+    return lines
+
+
+def render_report(report: dict[str, Any]) -> str:
+    if "steps" not in report:
+        return report.get("message") or report.get("status", "")
+    from migrator.migration.report import render_markdown
+
+    text = render_markdown(report)
+    if report.get("report_files"):
+        text += f"\nreport: {', '.join(report['report_files'])}"
+    return text
+
+
+def render_status(result: dict[str, Any]) -> str:
+    lines = [f"{key}: {result[key]}" for key in ("status", "run_id", "direction", "error", "mq_type_configured",
+                                                 "writes_denied", "writes_denied_source", "milvus_running",
+                                                 "lock_holder", "next") if result.get(key) is not None]
+    for step in result.get("steps", []):
+        seconds = "" if step["seconds"] is None else f" {step['seconds']:.1f}s"
+        lines.append(f"  {step['id']:22} {step['state']:12}{seconds}  {step['summary'] or ''}")
+    return "\n".join(lines)
+
+
+def render_verify(result: dict[str, Any]) -> str:
+    lines = [f"mq.type configured: {result['mq_type_configured']}"] + [f"ok: {c}" for c in result["checks"]]
+    lines += [f"LOST: {item}" for item in result.get("rows_below_migration_snapshot", [])]
+    lines += [f"MISSING: {item}" for item in result.get("collections_missing", [])]
+    return "\n".join(lines)
+
+
+# --- config -------------------------------------------------------------------------------
+
+
+def _shown(raw: str | None) -> str:
+    if raw is None:
+        return "(not set)"
+    return raw if raw != "" else "(empty)"
+
+
+def render_config(data: dict[str, Any]) -> str:
+    settings = data["settings"]
+    width = max(len(item["key"]) for item in settings)
+    text = [f"files (lowest precedence first): {', '.join(data['files'])}", f"etcd: {data['etcd']}",
+            f"mq in use: {data['mq_type']}", ""]
+    text += [f"{item['key'].ljust(width)} = {_shown(item['raw'])}  ({item['source']})" for item in settings]
+    return "\n".join(text)
+
+
+def render_edit(data: dict[str, Any]) -> str:
+    text = [data["diff"].rstrip("\n") if data["changed"] else f"{data['target']}: already as asked, nothing to change"]
+    text += [f"refused: {refusal['message']}" for refusal in data["refusals"]]
+    text += [f"{f['level']}: {f['key']}: {f['message']}" for f in data["findings"]]
+    written = data.get("written")
+    if written:
+        text.append(f"written: {written['file']} (original kept: {written['original']}, sha256 {written['sha256']})")
+    return "\n".join(text)
+
+
+# --- RocksMQ ------------------------------------------------------------------------------
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
+
+
+def render_stats(stats: Any, advice: Any) -> str:
+    """`inspect rocksmq`: a RocksmqStats and its Advice."""
+    estimate = "" if stats.exact else " (estimated; --deep for exact counts)"
+    lines = [
+        f"RocksMQ {stats.path} (+ {stats.meta_path.name})",
+        f"  on disk: data {_size(stats.data_bytes_on_disk)}, meta {_size(stats.meta_bytes_on_disk)}",
+        f"  topics: {len(stats.topics)}, messages: {stats.messages}{estimate}, payload bytes: {_size(stats.bytes)}",
+        f"  oldest: {stats.oldest_time or '-'}  newest: {stats.newest_time or '-'}",
+        "  sizes: " + ", ".join(f"{name} {count}" for name, count in stats.histogram.messages.items()),
+        "",
+        f"  {'topic':<36} {'messages':>10} {'bytes':>10}  {'newest':<26} unconsumed",
+    ]
+    for topic in stats.topics:
+        unconsumed = "-" if topic.unconsumed is None else str(topic.unconsumed)
+        newest = topic.newest_time.isoformat(timespec="seconds") if topic.newest_time else "-"
+        lines.append(f"  {topic.name:<36} {topic.messages:>10} {_size(topic.bytes):>10}  {newest:<26} {unconsumed}")
+    lines += ["", "Advice: " + advice.paragraph]
+    return "\n".join(lines)
+
+
+def render_manifest(verb: str, manifest: Any, where: Path) -> str:
+    return (
+        f"{verb} {where}: {len(manifest.files)} files, {manifest.total_bytes} bytes, mode {manifest.mode}, "
+        f"of {manifest.source_data} (+ _meta_kv), taken {manifest.created_at}"
+    )
+
+
+# --- playbooks ----------------------------------------------------------------------------
+
+
+def render_playbook(summary: dict[str, Any]) -> str:
+    runtime = summary["runtime"]
+    details = ", ".join(f"{k}={v}" for k, v in runtime.items() if k != "kind" and v not in (None, [], {}))
+    rows = [
+        ("playbook", f"{summary['playbook']} (valid)"),
+        ("name", summary["name"]),
+        ("milvus", summary["milvus"]),
+        ("health", summary["health"]),
+        ("config dir", summary["config_dir"]),
+        ("runtime", f"{runtime['kind']}: {details}"),
+        ("logs", summary["logs"]),
+        ("state dir", summary["state_dir"]),
+    ]
+    rows += [("path map", f"{inside} -> {host}") for inside, host in summary["path_map"].items()]
+    if summary["backup_dir"]:
+        rows.append(("backup dir", summary["backup_dir"]))
+    if summary["mq_environment"]:
+        rows.append(("warning", "environment sets " + ", ".join(summary["mq_environment"]) +
+                     ": it beats any config file edit (plan refuses unless it matches the target)"))
+    for name, host in summary.get("config_mounts", {}).items():
+        rows.append(("config mount", f"{name} -> {host}" if host else
+                     f"{name} not mounted from the host: an edit inside the container would be lost"))
+    lines = [f"{name:12} {value}" for name, value in rows]
+    if change := summary.get("kubernetes_change"):
+        lines.append("kubernetes   the change to natsmq; files:")
+        lines += _kubernetes_files_and_commands(change)
+    return "\n".join(lines)
+
+
+# --- the sandbox --------------------------------------------------------------------------
+
+
+def render_sandbox(info: Any) -> str:
+    rows = [
+        ("running", f"yes (pid {info.pid})" if info.running else "no"),
+        ("uri", info.uri),
+        ("config", str(info.config)),
+        ("logs", str(info.log_dir)),
+        ("playbook", str(info.playbook)),
+    ]
+    if info.mq_config is not None or info.mq_log is not None:
+        rows.append(("mq (config)", str(info.mq_config)))
+        rows.append(("mq (log)", str(info.mq_log or "-")))
+    return "\n".join(f"{name:12} {value}" for name, value in rows)
+
+
+def render_seed(counts: dict[str, tuple[int, bool]]) -> str:
+    return "\n".join(f"{key:32} {rows:>7} rows{'' if loaded else '  (not loaded)'}" for key, (rows, loaded) in counts.items())
+
+
+def render_sandbox_down(directory: Path, result: Any, timeout: float) -> str:
+    if result.pid is None:
+        return f"sandbox in {directory} was not running"
+    how = "stopped" if result.graceful else f"killed after {timeout:.0f} s"
+    return f"sandbox pid {result.pid} {how} in {result.seconds:.1f} s; process gone"

@@ -1,0 +1,159 @@
+"""Runs the steps: journal after each, one dry-run gate, rollback by itself after a failure.
+
+A failure after deny-writes rolls back unless told not to: the original config back, a
+restart on the source MQ proved by its log line, the counts checked, writes allowed again.
+Ctrl-C or SIGTERM saves the journal and exits 130; `apply --resume` continues.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Callable, Iterator, Protocol
+
+from migrator.errors import (
+    Interrupted,
+    MigrateError,
+    NotRolledBack,
+    Refused,
+    RolledBack,
+)
+from migrator.migration.journal import (
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    ROLLED_BACK,
+    ROLLING_BACK,
+    RUNNING,
+)
+from migrator.migration.steps.base import RunContext, Step
+from migrator.migration.steps.pipeline import CHANGES_START_AT, rollback_steps
+
+
+class Progress(Protocol):
+    """Who hears about each step as it starts and ends (the CLI's display; see cli/progress.py)."""
+
+    def start(self, number: int, total: int, step: Step) -> None: ...
+
+    def end(self, step: Step, summary: str, seconds: float) -> None: ...
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (systemd, a CI timeout, kill) takes the same path as Ctrl-C: journal saved, exit 130."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run_steps(ctx: RunContext, steps: list[Step], *, rollback_on_failure: bool = True,
+              progress: Progress | None = None) -> None:
+    """The migration's steps, in order, skipping those the journal has as done."""
+    _run(ctx, steps, phase="apply", status=RUNNING, progress=progress,
+         on_failure=lambda step, error, message: _after_failure(ctx, step, error, message, rollback_on_failure,
+                                                                progress))
+    ctx.journal.set_status(DONE)
+
+
+def _run(ctx: RunContext, steps: list[Step], *, phase: str, status: str, progress: Progress | None,
+         on_failure: Callable[[Step, Exception, str], None]) -> None:
+    journal, log = ctx.journal, ctx.env.log
+    # The phase tells `apply --resume` whether to go on forward or to finish a rollback.
+    journal.data["phase"] = phase
+    journal.set_status(status)
+    current = "between steps"
+    try:
+        with sigterm_as_interrupt():
+            for number, step in enumerate(steps, 1):
+                if journal.is_done(step.id):
+                    continue
+                current = step.id
+                _run_one(ctx, step, number, len(steps), on_failure, progress)
+                current = "between steps"
+    except KeyboardInterrupt:
+        # A signal inside a step is journaled by _run_one; this one landed between steps.
+        if journal.status != INTERRUPTED:
+            journal.set_status(INTERRUPTED, error=f"interrupted during {current}")
+            log.warning("apply.interrupted", step=current, phase=phase)
+        raise Interrupted(f"interrupted during {current}; the journal is saved",
+                          hint="continue with `milvus-migrate apply --resume`, or undo with "
+                          "`milvus-migrate rollback`") from None
+
+
+def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: Callable[[Step, Exception, str], None],
+             progress: Progress | None) -> None:
+    journal, log = ctx.journal, ctx.env.log
+    started = time.monotonic()
+    journal.begin(step.id)
+    log.info("step.start", step=step.id, number=number, total=total, dry_run=ctx.dry_run)
+    if progress:
+        progress.start(number, total, step)
+    try:
+        if ctx.dry_run and step.side_effects:
+            summary = "would " + (step.would(ctx) if step.would else step.description)
+        else:
+            summary = step.do(ctx)
+    except KeyboardInterrupt:
+        seconds = time.monotonic() - started
+        journal.fail(step.id, seconds, "interrupted", state=INTERRUPTED)
+        journal.set_status(INTERRUPTED, error=f"interrupted during {step.id}")
+        log.warning("step.interrupted", step=step.id, seconds=round(seconds, 2))
+        raise
+    except Exception as error:  # noqa: BLE001 - every failure is journaled, then handled once
+        seconds = time.monotonic() - started
+        message = error.message if isinstance(error, MigrateError) else f"{type(error).__name__}: {error}"
+        journal.fail(step.id, seconds, message)
+        log.error("step.failed", step=step.id, seconds=round(seconds, 2), error=message)
+        if ctx.env.verbose:
+            ctx.env.stderr.write(traceback.format_exc())
+        if progress:
+            progress.end(step, f"FAILED: {message}", seconds)
+        on_failure(step, error, message)
+        raise  # on_failure raises its own error; this only keeps a broken one from going on
+    seconds = time.monotonic() - started
+    journal.finish(step.id, seconds, summary)
+    log.info("step.end", step=step.id, seconds=round(seconds, 2), summary=summary)
+    if progress:
+        progress.end(step, summary or "done", seconds)
+
+
+def _after_failure(ctx: RunContext, step: Step, error: Exception, message: str, rollback_on_failure: bool,
+                   progress: Progress | None) -> None:
+    changed = ctx.journal.started(CHANGES_START_AT)
+    if not changed or ctx.dry_run:
+        ctx.journal.set_status(ROLLED_BACK, error=f"{step.id}: {message}")
+        if isinstance(error, Refused):  # preflight said no: exit 3, as a refused plan does
+            raise Refused(f"{step.id}: {message}; nothing was changed")
+        raise RolledBack(f"{step.id} failed: {message}; nothing had been changed")
+    if not rollback_on_failure:
+        ctx.journal.set_status(FAILED, error=f"{step.id}: {message}")
+        raise NotRolledBack(f"{step.id} failed: {message}; left as is (--no-rollback)",
+                            hint="see `milvus-migrate status`; then `milvus-migrate apply --resume` "
+                            "or `milvus-migrate rollback`")
+    try:
+        rollback(ctx, progress)
+    except MigrateError as error:
+        ctx.journal.set_status(FAILED, error=f"{step.id}: {message}; rollback failed: {error.message}")
+        raise NotRolledBack(f"{step.id} failed: {message}; the automatic rollback failed too: {error.message}",
+                            hint="see `milvus-migrate status`; fix the cause, then `milvus-migrate rollback`") from error
+    raise RolledBack(f"{step.id} failed: {message}; rolled back to {ctx.plan.source_mq}, writes allowed")
+
+
+def rollback(ctx: RunContext, progress: Progress | None = None) -> None:
+    """Back to the source MQ, resumable like the migration itself."""
+
+    def failed(step: Step, error: Exception, message: str) -> None:
+        raise NotRolledBack(f"rollback step {step.id} failed: {message}")
+
+    ctx.env.log.warning("rollback.start", source=ctx.plan.source_mq, target=ctx.plan.target_mq)
+    _run(ctx, rollback_steps(ctx), phase="rollback", status=ROLLING_BACK, progress=progress, on_failure=failed)
+    ctx.journal.set_status(ROLLED_BACK)
+    ctx.env.log.warning("rollback.done", mq=ctx.plan.source_mq)

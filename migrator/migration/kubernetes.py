@@ -1,0 +1,196 @@
+"""Milvus on Kubernetes: Helm or milvus-operator own its config, so the tool never edits files in
+the pod. The plan is the change (Helm values, or a merge patch of the Milvus CR) and the commands
+that roll it out; `run_change` runs them only when the playbook asks and the tools are on PATH.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from migrator.config.keys import MQ_TYPE
+from migrator.context import Environment
+from migrator.errors import Refused
+from migrator.findings import Finding
+from migrator.playbook import KubernetesRuntimeSpec, LoadedPlaybook
+
+if TYPE_CHECKING:
+    from migrator.migration.plan import Plan
+
+PERSISTED_MOUNT = "/var/lib/milvus"  # the chart's and the operator's data volume in the standalone pod
+_ROLLOUT_TIMEOUT = "15m"  # the first seek per channel on a new MQ is slow (milvus-facts)
+
+
+@dataclass(frozen=True)
+class KubernetesChange:
+    target: str
+    files: dict[str, str]  # file name -> text, written into the plan's directory
+    commands: list[list[str]]  # argv lists, in order; file arguments are paths in that directory
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"target": self.target, "files": self.files, "commands": self.commands}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> "KubernetesChange":
+        return cls(raw["target"], dict(raw["files"]), [list(argv) for argv in raw["commands"]])
+
+    def shown_commands(self) -> str:
+        return "; ".join(" ".join(argv) for argv in self.commands)
+
+    def missing_tools(self) -> list[str]:
+        """The commands' programs (helm, kubectl) that are not on PATH."""
+        return sorted({argv[0] for argv in self.commands if shutil.which(argv[0]) is None})
+
+    def write_files(self, out_dir: Path) -> list[Path]:
+        """Write the values/patch files where the commands expect them."""
+        out_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, text in self.files.items():
+            (out_dir / name).write_text(text, encoding="utf-8")
+            written.append(out_dir / name)
+        return written
+
+
+def natsmq_store_dir(natsmq: Mapping[str, Any]) -> str:
+    """storeDir must be on the persisted volume, or JetStream's data dies with the pod."""
+    store = str(natsmq.get("storeDir", f"{PERSISTED_MOUNT}/nats"))
+    if store != PERSISTED_MOUNT and not store.startswith(PERSISTED_MOUNT + "/"):
+        raise Refused(f"migration.natsmq.storeDir {store}: not under {PERSISTED_MOUNT}, the pod's persisted volume")
+    return store
+
+
+def _kubectl(spec: KubernetesRuntimeSpec, *args: str) -> list[str]:
+    context = ["--context", spec.kube_context] if spec.kube_context else []
+    return ["kubectl", *context, "-n", spec.namespace, *args]
+
+
+def deployment_name(spec: KubernetesRuntimeSpec) -> str:
+    return f"{spec.release}-milvus-standalone"
+
+
+def change_for(spec: KubernetesRuntimeSpec, target: str, natsmq: Mapping[str, Any], out_dir: Path) -> KubernetesChange:
+    """The change that makes Helm/the operator run Milvus on `target` ("natsmq" or "rocksmq")."""
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    server = {"storeDir": natsmq_store_dir(natsmq), **{k: v for k, v in natsmq.items() if k != "storeDir"}}
+    rollout = _kubectl(spec, "rollout", "status", f"deployment/{deployment_name(spec)}", f"--timeout={_ROLLOUT_TIMEOUT}")
+    if spec.manager == "helm":
+        values: dict[str, Any] = {"standalone": {"messageQueue": target, "persistence": {"enabled": True}}}
+        if target == "natsmq":
+            yaml = YAML()
+            user_yaml = StringIO()
+            yaml.dump({"natsmq": {"server": server}}, user_yaml)
+            # Helm renders mq.type into default.yaml; user.yaml carries the natsmq settings.
+            values["extraConfigFiles"] = {"user.yaml": LiteralScalarString(user_yaml.getvalue())}
+        text = StringIO()
+        YAML().dump(values, text)
+        name = f"values-{target}.yaml"
+        context = ["--kube-context", spec.kube_context] if spec.kube_context else []
+        helm = ["helm", "upgrade", spec.release, spec.chart, *context, "-n", spec.namespace,
+                "--reuse-values", "-f", str(out_dir / name)]
+        return KubernetesChange(target, {name: text.getvalue()}, [helm, rollout])
+    dependencies: dict[str, Any] = {"msgStreamType": target}
+    config: dict[str, Any] = {}
+    if target == "natsmq":
+        claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
+                                 "resources": {"requests": {"storage": spec.natsmq_storage.size}}}
+        if spec.natsmq_storage.storage_class:
+            claim["storageClassName"] = spec.natsmq_storage.storage_class
+        dependencies["natsmq"] = {"persistence": {"enabled": True, "persistentVolumeClaim": {"spec": claim}}}
+        config = {"natsmq": {"server": server}}
+    patch = {"spec": {"dependencies": dependencies, **({"config": config} if config else {})}}
+    name = f"milvus-patch-{target}.json"
+    kubectl_patch = _kubectl(spec, "patch", "milvus", spec.release, "--type", "merge", "--patch-file", str(out_dir / name))
+    return KubernetesChange(target, {name: json.dumps(patch, indent=2) + "\n"}, [kubectl_patch, rollout])
+
+
+def run_change(change: KubernetesChange, spec: KubernetesRuntimeSpec, out_dir: Path, timeout_s: float = 1200.0) -> None:
+    """Write the change's files and run its commands; refuse (naming them) unless allowed and possible."""
+    from migrator.runtime.base import run_argv
+
+    shown = change.shown_commands()
+    if not spec.run_kubectl:
+        raise Refused("runtime.run_kubectl is false: the tool does not roll out the change itself",
+                      hint=f"review the files in {out_dir} and run: {shown}")
+    if missing := change.missing_tools():
+        raise Refused(f"{', '.join(missing)} not on PATH", hint=f"run by hand: {shown}")
+    change.write_files(out_dir)
+    for argv in change.commands:
+        run_argv(argv, timeout_s)
+
+
+def build_kubernetes_plan(
+    env: Environment,
+    loaded: LoadedPlaybook,
+    *,
+    target: str,
+    sets: Mapping[str, Any],
+    token: str | None,
+    out_dir: Path,
+) -> "Plan":
+    """Helm or the operator own the config and the pod, so the plan is their change (values file or
+    CR patch) and the commands that roll it out. No config file is read: none is on this machine.
+    Milvus answers for its version and collections when its uri is reachable (a port-forward);
+    when it is not, the change is still emitted, with a warning."""
+    from migrator.migration import preflight
+    from migrator.migration.plan import Plan, PlannedStep
+    from migrator.migration.planner import (
+        NATSMQ_SERVER,
+        check_target,
+        provenance,
+        target_changes,
+    )
+    from migrator.milvus.client import MilvusAdapter, MilvusError
+
+    spec = loaded.spec
+    check_target(target)
+    source = "rocksmq" if target == "natsmq" else "natsmq"
+    changes = target_changes(target, spec.migration.natsmq, sets)
+    natsmq = {key.removeprefix(NATSMQ_SERVER): value for key, value in changes.items() if key.startswith(NATSMQ_SERVER)}
+    change = change_for(spec.runtime, target, natsmq, out_dir)
+
+    findings: list[Finding] = []
+    try:
+        with MilvusAdapter.connect(spec.milvus.uri, token=token) as milvus:
+            version = milvus.version()
+            snapshot = milvus.snapshot().to_dict()
+        findings += preflight.version_findings(version)
+    except MilvusError as error:
+        version, snapshot = "unknown", {}
+        findings.append(Finding("warning", "milvus.uri",
+                                    f"{error.message}; the change is emitted without Milvus's version and collections "
+                                    "(`kubectl port-forward` Milvus's service to check them)"))
+    findings.append(Finding("info", MQ_TYPE,
+                                f"taken to be {source} now: the pod's config is not read here "
+                                "(`helm get values` or `kubectl get milvus` shows it)"))
+    findings.append(Finding("warning", "migration",
+                                "on Kubernetes the tool neither denies writes nor runs FlushAll: do both before the "
+                                "rollout, or rows not yet flushed are lost (docs/deployments/kubernetes.md)"))
+    findings += preflight.state_findings(spec.migration.state_dir)
+
+    plan = Plan(
+        **provenance(loaded),
+        source_mq=source,
+        target_mq=target,
+        milvus_version=version,
+        changes=changes,
+        config_target=", ".join(str(out_dir / name) for name in change.files),
+        config_diff="",
+        force_deny_target="",
+        force_deny_original=False,
+        layers={},  # no local config layer: staleness is the playbook's digest alone
+        snapshot=snapshot,
+        facts={"kubernetes": {**change.to_dict(), "manager": spec.runtime.manager, "out_dir": str(out_dir),
+                              "run_kubectl": spec.runtime.run_kubectl}},
+        findings=findings,
+    )
+    plan.steps = [PlannedStep("write-files", f"write {', '.join(change.files)} into {out_dir}")]
+    plan.steps += [PlannedStep(f"command-{number}", " ".join(argv)) for number, argv in enumerate(change.commands, 1)]
+    env.log.info("plan.built", source=source, target=target, runtime="kubernetes", errors=len(plan.errors))
+    return plan

@@ -1,0 +1,72 @@
+"""expire-dead-sessions: remove the etcd sessions of the Milvus process this run stopped.
+
+After a SIGKILL (and even after a graceful stop of 2.3.5) the old process's node sessions
+(`<rootPath>/<metaSubPath>/session/querynode-6`, ...) live on until their lease expires
+(common.session.ttl, 30 s): until then querycoord keeps the loaded collections assigned to the
+dead node and nothing answers (seen on 2.3.5: collections served ~31 s after the restart,
+~5 s once the dead sessions are gone). A standalone registers every role under one ServerID, so
+the sessions of roles the new process has re-registered under a higher ServerID belong to the
+stopped one: removing them is what their expiry would do, sooner.
+"""
+
+from __future__ import annotations
+
+import time
+
+from migrator.migration.steps.base import RunContext
+from migrator.milvus.etcd import (
+    EtcdUnreachable,
+    dead_session_keys,
+    delete_key,
+    node_sessions,
+    read_prefix,
+    session_prefix,
+)
+
+
+def _session_prefix(ctx: RunContext) -> str:
+    effective = ctx.effective()
+    etcd = ctx.playbook.config.etcd
+    root = str(effective.get("etcd.rootPath").raw or (etcd.root_path if etcd else "by-dev")).strip("/")
+    meta = str(effective.get("etcd.metaSubPath").raw or "meta").strip("/")
+    return session_prefix(root, meta)
+
+
+def record_server_ids(ctx: RunContext, step_id: str) -> None:
+    """Before a stop: remember the running process's ServerIDs (best effort)."""
+    etcd = ctx.playbook.config.etcd
+    if etcd is None or ctx.journal.recall(step_id, "server_ids") is not None:
+        return
+    try:
+        ids = sorted(set(node_sessions([key for key, _ in read_prefix(etcd.endpoint, _session_prefix(ctx))]).values()))
+    except EtcdUnreachable:
+        return
+    ctx.journal.remember(step_id, server_ids=ids)
+
+
+def expire_dead_sessions(ctx: RunContext) -> str:
+    etcd = ctx.playbook.config.etcd
+    if etcd is None:
+        return "skipped: no config.etcd in the playbook; Milvus expires them after common.session.ttl"
+    recorded = ctx.journal.recall("stop", "server_ids")
+    stopped_up_to = max(recorded) if recorded else None
+    prefix = _session_prefix(ctx)
+    until = time.monotonic() + ctx.deadlines.start_s
+    try:
+        while True:
+            keys = [key for key, _ in read_prefix(etcd.endpoint, prefix)]
+            dead = dead_session_keys(keys, stopped_up_to)
+            registered = stopped_up_to is None or any(i > stopped_up_to for i in node_sessions(keys).values())
+            if dead or registered or time.monotonic() > until:
+                break
+            time.sleep(0.2)
+        for key in dead:
+            delete_key(etcd.endpoint, key)
+    except EtcdUnreachable as error:
+        # Only a shortcut: without it Milvus still recovers, after the session TTL.
+        ctx.env.log.warning("sessions.unreachable", endpoint=error.url, reason=error.reason)
+        return f"skipped: etcd not reachable ({error.reason}); Milvus expires them after common.session.ttl"
+    ctx.env.log.info("sessions.expired", keys=dead)
+    if not dead:
+        return "no session of the stopped process left"
+    return f"removed {len(dead)} sessions of the stopped process ({', '.join(k.rsplit('/', 1)[1] for k in dead)})"

@@ -1,1 +1,0 @@
-"""The migration's steps: each a Step (id, description, do) over a RunContext."""

@@ -1,0 +1,77 @@
+"""structlog set-up: console or JSON lines on stderr, optionally JSON lines to a file too.
+
+Event names are an interface (docs/logging.md); secrets are redacted here, once, so no
+caller can leak a token or a password in a URI into a log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TextIO
+
+import structlog
+
+from migrator.util.redact import redact
+
+
+def _redact_processor(_logger: Any, _name: str, event_dict: dict) -> dict:
+    return {k: redact(v, k) for k, v in event_dict.items()}
+
+
+class _TeeLogger:
+    """Writes each rendered line to stderr and, as JSON, to the log file."""
+
+    def __init__(self, stream: TextIO, file: TextIO | None) -> None:
+        self._stream = stream
+        self._file = file
+
+    def msg(self, message: str) -> None:
+        console, as_json = message.split("\x00", 1)
+        if console:
+            self._stream.write(console + "\n")
+            self._stream.flush()
+        if self._file is not None:
+            self._file.write(as_json + "\n")
+            self._file.flush()
+
+    log = debug = info = warning = error = critical = exception = msg
+
+
+_LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50, "exception": 40}
+
+
+def make_logger(stream: TextIO, *, log_format: str, log_file: Path | None, verbose: bool) -> Any:
+    """A structlog logger writing to `stream` (console or JSON lines) and, as JSON, to `log_file`."""
+    json_renderer = structlog.processors.JSONRenderer(sort_keys=False)
+    if log_format == "json":
+        console_renderer: Any = json_renderer
+    else:
+        console_renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+
+    # Console: warnings and up by default (the progress lines say what happens), every event
+    # with --verbose or --log-format json; the log file always gets info and up.
+    console_min = 10 if verbose else 20 if log_format == "json" else 30
+    file_min = 20
+
+    def render_both(logger: Any, name: str, event_dict: dict) -> str:
+        level = _LEVELS.get(name, 20)
+        console = console_renderer(logger, name, dict(event_dict)) if level >= console_min else ""
+        return console + "\x00" + json_renderer(logger, name, dict(event_dict))
+
+    file = None
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        file = open(log_file, "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
+    processors = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _redact_processor,
+        render_both,
+    ]
+    min_level = min(console_min, file_min) if file is not None else console_min
+    return structlog.wrap_logger(
+        _TeeLogger(stream, file),
+        processors=processors,
+        wrapper_class=structlog.make_filtering_bound_logger(min_level),
+        cache_logger_on_first_use=False,
+    )

@@ -1,0 +1,211 @@
+"""apply and rollback: run the migration's steps (or the rollback's) under the deployment's lock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+from migrator.context import Environment
+from migrator.errors import BadInput, Refused
+from migrator.migration.journal import (
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    ROLLED_BACK,
+    ROLLING_BACK,
+    RUNNING,
+    DeploymentLock,
+    Journal,
+)
+from migrator.migration.plan import Plan, check_fresh
+from migrator.playbook import LoadedPlaybook, load_playbook
+from migrator.verbs.deployment import (
+    deployment_for,
+    new_run_id,
+    open_deployment,
+    recorded_plan,
+    run_context,
+)
+from migrator.verbs.plan import plan_for
+
+UNFINISHED = (RUNNING, INTERRUPTED, FAILED, ROLLING_BACK)
+
+
+def confirm(env: Environment, question: str, yes: bool) -> None:
+    """Ask on a terminal; refuse without --yes elsewhere (a change to a live deployment)."""
+    if yes:
+        return
+    if not env.interactive:
+        raise BadInput("apply changes a live deployment: pass --yes when not on a terminal")
+    env.stderr.write(question)
+    env.stderr.flush()
+    assert env.stdin is not None
+    if env.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise BadInput("not confirmed; nothing was changed")
+
+
+def _confirm_migration(env: Environment, plan: Plan, yes: bool) -> None:
+    confirm(env, f"Migrate {plan.playbook_path} from {plan.source_mq} to {plan.target_mq} "
+                 f"({len(plan.steps)} steps; writes are denied meanwhile)? [y/N] ", yes)
+
+
+def apply(
+    env: Environment,
+    *,
+    plan_path: Path | None = None,
+    playbook_path: Path | None = None,
+    target: str = "natsmq",
+    sets: Mapping[str, Any] | None = None,
+    yes: bool = False,
+    dry_run: bool = False,
+    resume: bool = False,
+    rollback_on_failure: bool = True,
+) -> dict[str, Any]:
+    from migrator.migration.engine import rollback, run_steps
+    from migrator.migration.steps.pipeline import forward_steps
+
+    if plan_path is None and playbook_path is None:
+        raise BadInput("give a PLAN file, or --playbook to plan and apply in one go")
+    loaded = load_playbook(playbook_path if playbook_path is not None else Path(Plan.load(plan_path).playbook_path))
+    if loaded.spec.runtime.kind == "kubernetes":
+        return _apply_kubernetes(env, loaded, plan_path=plan_path, target=target, sets=sets or {}, yes=yes,
+                                dry_run=dry_run, resume=resume)
+    deployment = deployment_for(env, loaded)
+    if resume:
+        journal = Journal.load(deployment.journal_path)
+        if journal is None:
+            raise BadInput(f"--resume: no journal at {deployment.journal_path}; nothing to resume")
+        if journal.status in (DONE, ROLLED_BACK):
+            return {"status": journal.status, "message": f"the last migration is already {journal.status}"}
+        plan = recorded_plan(journal)
+    else:
+        plan = fresh_plan(env, loaded, plan_path, target, sets)
+        if plan.nothing_to_do:
+            return {"status": DONE, "message": f"Milvus already runs on {plan.target_mq}: nothing to do"}
+        previous = Journal.load(deployment.journal_path)
+        if previous is not None and previous.status in UNFINISHED and not dry_run:
+            raise Refused(f"an earlier migration is {previous.status} ({deployment.journal_path})",
+                          hint="`milvus-migrate apply --resume` continues it, `milvus-migrate rollback` undoes it")
+        if not dry_run:
+            _confirm_migration(env, plan, yes)
+
+    if dry_run:
+        holder = deployment.lock.held_by_other()
+        if holder:
+            raise Refused(f"another migration holds {deployment.lock.path}: {holder}")
+        journal = Journal.create(deployment.journal_path, run_id=new_run_id(), plan=plan.to_dict(), dry_run=True)
+        ctx = run_context(env, deployment, plan, journal, dry_run=True)
+        run_steps(ctx, forward_steps(plan, deployment.loaded.spec), progress=env.progress)
+        return finish(env, ctx, dry_run=True)
+
+    with deployment.lock:
+        if not resume:
+            journal = Journal.create(deployment.journal_path, run_id=new_run_id(), plan=plan.to_dict())
+        ctx = run_context(env, deployment, plan, journal, dry_run=False)
+        env.log.info("apply.start", run_id=journal.data["run_id"], source=plan.source_mq, target=plan.target_mq,
+                     resume=resume)
+        try:
+            if journal.data.get("phase") == "rollback":
+                rollback(ctx, env.progress)
+            else:
+                run_steps(ctx, forward_steps(plan, deployment.loaded.spec),
+                          rollback_on_failure=rollback_on_failure, progress=env.progress)
+        finally:
+            # Written on failure too: the report says what happened and what was rolled back.
+            report = finish(env, ctx, dry_run=False)
+        return report
+
+
+def fresh_plan(env: Environment, loaded: LoadedPlaybook, plan_path: Path | None, target: str,
+               sets: Mapping[str, Any] | None) -> Plan:
+    """The plan file, refused when stale, or a plan made now; refused when preflight found errors."""
+    if plan_path is not None:
+        plan = Plan.load(plan_path)
+        check_fresh(plan, loaded.sha256)
+    else:
+        plan = plan_for(env, loaded, target=target, sets=sets or {})
+    if plan.errors:
+        raise Refused("preflight refused: " + "; ".join(f"{f.key}: {f.message}" for f in plan.errors))
+    return plan
+
+
+def finish(env: Environment, ctx: Any, *, dry_run: bool) -> dict[str, Any]:
+    """The run's report, written to <state_dir>/reports/ unless this was a dry run."""
+    from migrator.migration.report import build_report, write_report
+
+    report = build_report(ctx.journal, dry_run=dry_run)
+    if not dry_run:
+        json_path, md_path = write_report(report, ctx.state_dir)
+        report["report_files"] = [str(json_path), str(md_path)]
+    env.log.info("apply.end", status=report["status"], write_downtime_s=report["write_downtime_s"])
+    return report
+
+
+def rollback(env: Environment, playbook_path: Path, *, yes: bool = False) -> dict[str, Any]:
+    """A finished migration: migrate back. A failed or interrupted one: finish its rollback."""
+    from migrator.migration.engine import rollback as engine_rollback
+
+    deployment = open_deployment(env, playbook_path)
+    journal = deployment.journal()
+    if journal is None or journal.status == ROLLED_BACK:
+        return {"status": "nothing to roll back"}
+    plan = recorded_plan(journal)
+    if journal.status == DONE:
+        return apply(env, playbook_path=playbook_path, target=plan.source_mq, yes=yes)
+    _confirm_migration(env, plan, yes)
+    with deployment.lock:
+        ctx = run_context(env, deployment, plan, journal, dry_run=False)
+        try:
+            engine_rollback(ctx, env.progress)
+        finally:
+            report = finish(env, ctx, dry_run=False)
+        return report
+
+
+def _apply_kubernetes(env: Environment, loaded: LoadedPlaybook, *, plan_path: Path | None, target: str,
+                      sets: Mapping[str, Any], yes: bool, dry_run: bool, resume: bool) -> dict[str, Any]:
+    """Helm/the operator roll the change out. The tool runs its commands only when the playbook asks
+    (runtime.run_kubectl) and helm/kubectl are on PATH; otherwise it writes the files and says what to
+    run: nothing failed, the operator applies it (exit 0)."""
+    from migrator.migration.kubernetes import KubernetesChange, run_change
+
+    if resume:
+        raise BadInput("--resume: apply on Kubernetes keeps no journal; run apply again "
+                       "(the same helm upgrade or kubectl patch applied twice changes nothing more)")
+    plan = fresh_plan(env, loaded, plan_path, target, sets)
+    kubernetes = plan.facts["kubernetes"]
+    change = KubernetesChange.from_dict(kubernetes)
+    out_dir = Path(kubernetes["out_dir"])
+    runtime = loaded.spec.runtime
+    missing = change.missing_tools()
+    runs = runtime.run_kubectl and not missing
+    if dry_run:
+        would = (f"run: {change.shown_commands()}" if runs
+                 else f"write {', '.join(change.files)} in {out_dir} and print the commands for you to run")
+        return {"status": "dry-run", "message": f"dry run, nothing written or run: apply would {would}",
+                "kubernetes": kubernetes}
+    if not runs:
+        why = "runtime.run_kubectl is false" if not runtime.run_kubectl else f"{', '.join(missing)} not on PATH"
+        written = change.write_files(out_dir)
+        return {"status": "emitted", "message": _kubernetes_handover(why, plan, written, change),
+                "kubernetes": kubernetes}
+    confirm(env, f"Roll out {plan.target_mq} to {runtime.manager} release {runtime.release} in namespace "
+              f"{runtime.namespace} ({change.shown_commands()})? [y/N] ", yes)
+    with DeploymentLock(loaded.spec.migration.state_dir / "lock"):
+        env.log.info("apply.kubernetes.start", target=plan.target_mq, manager=runtime.manager,
+                     commands=len(change.commands))
+        run_change(change, runtime, out_dir)
+        env.log.info("apply.kubernetes.end", target=plan.target_mq)
+    return {"status": DONE, "kubernetes": kubernetes,
+            "message": f"ran: {change.shown_commands()}; the rollout finished. Check the new pod's log for "
+                       f"`try to init mq` with mqType={plan.target_mq}, then allow writes again."}
+
+
+def _kubernetes_handover(why: str, plan: Plan, written: list[Path], change: Any) -> str:
+    lines = [f"{why}: the tool does not roll out the change; the operator applies it:",
+             "  1. deny writes and FlushAll (docs/deployments/kubernetes.md)",
+             f"  2. review {', '.join(str(path) for path in written)}",
+             "  3. run:"]
+    lines += ["       " + " ".join(argv) for argv in change.commands]
+    lines.append(f"  4. check the new pod's log for `try to init mq` with mqType={plan.target_mq}, then allow writes")
+    return "\n".join(lines)

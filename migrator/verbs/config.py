@@ -1,0 +1,102 @@
+"""config show|diff|set: the effective MQ settings, and a safe edit of the file that wins."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from migrator.context import Environment
+from migrator.errors import BadInput, Refused
+from migrator.findings import Finding, errors
+
+# What `config show` lists: the keys the migration reads or writes.
+SHOWN_KEYS = (
+    "mq.type",
+    "rocksmq.path",
+    "quotaAndLimits.enabled",
+    "quotaAndLimits.limitWriting.forceDeny",
+    "pulsar.maxMessageSize",
+    "etcd.use.embed",
+    "etcd.rootPath",
+)
+
+
+def load(env: Environment, config_dir: Path, env_file: Path | None, version: str | None, etcd: str | None) -> Any:
+    """The effective config; the env file, when given, is the environment Milvus sees."""
+    from migrator.config import EtcdSource, load_layers, read_env_file
+
+    if env_file is not None:
+        environ, origin = read_env_file(env_file), str(env_file)
+    else:
+        environ, origin = dict(env.environ), "environment of this shell"
+    return load_layers(config_dir, version, environ, EtcdSource(etcd) if etcd else None, env_origin=origin)
+
+
+def show(env: Environment, config_dir: Path, *, env_file: Path | None = None, version: str | None = None,
+         etcd: str | None = None) -> dict[str, Any]:
+    from migrator.config.keys import NATSMQ_DEFAULTS
+
+    effective = load(env, config_dir, env_file, version, etcd)
+    resolved = [effective.get(key) for key in (*SHOWN_KEYS, *NATSMQ_DEFAULTS)]
+    return {
+        "config_dir": str(effective.config_dir),
+        "files": [str(layer.path) for layer in effective.layers],
+        "mq_type": effective.mq_type(),
+        "etcd": effective.etcd_state,
+        "settings": [item.to_dict() for item in resolved],
+    }
+
+
+def plan_changes(effective: Any, target: str | None, assignments: list[str]) -> tuple[Any, list[Finding]]:
+    """The edit for `--to` and every `--set KEY=VALUE`, and the findings for the target MQ."""
+    from migrator.config import MQ_TYPE, natsmq_findings, parse_assignment, plan_edit
+
+    changes: dict[str, object] = {MQ_TYPE: target} if target else {}
+    changes.update(parse_assignment(assignment) for assignment in assignments)
+    if not changes:
+        raise BadInput("nothing to change: give --to natsmq|rocksmq and/or --set KEY=VALUE")
+    edit = plan_edit(effective, changes)
+    mq_after = str(edit.changes.get(MQ_TYPE, effective.mq_type()))
+    findings = natsmq_findings(effective, edit.changes, mq_after) if mq_after in ("natsmq", "rocksmq") else []
+    return edit, findings
+
+
+def check_allowed(edit: Any, findings: list[Finding]) -> None:
+    """Refused when the edit cannot win or a finding is an error."""
+    edit.raise_if_refused()
+    problems = errors(findings)
+    if problems:
+        raise Refused("; ".join(f"{finding.key}: {finding.message}" for finding in problems))
+
+
+def write_edit(edit: Any, backup_dir: Path | None) -> dict[str, str]:
+    from migrator.config import keep_original, write_atomic
+
+    original, digest = keep_original(edit.target, backup_dir or edit.target.resolve().parent / ".milvus-migrate")
+    written = write_atomic(edit.target, edit.text)
+    return {"file": str(written), "original": str(original), "sha256": digest}
+
+
+def edit_result(edit: Any, findings: list[Finding], written: dict[str, str] | None) -> dict[str, Any]:
+    return {**edit.to_dict(), "findings": [finding.to_dict() for finding in findings], "written": written}
+
+
+def diff(env: Environment, config_dir: Path, *, target: str, assignments: list[str], env_file: Path | None = None,
+         version: str | None = None, etcd: str | None = None) -> tuple[dict[str, Any], Refused | None]:
+    """The edit a migration would make; (result, the refusal to raise after showing it, or None)."""
+    edit, findings = plan_changes(load(env, config_dir, env_file, version, etcd), target, assignments)
+    try:
+        check_allowed(edit, findings)
+    except Refused as refusal:
+        return edit_result(edit, findings, None), refusal
+    return edit_result(edit, findings, None), None
+
+
+def set_(env: Environment, config_dir: Path, *, target: str | None, assignments: list[str], write: bool,
+         backup_dir: Path | None = None, env_file: Path | None = None, version: str | None = None,
+         etcd: str | None = None) -> dict[str, Any]:
+    """Change mq.type and/or settings in the file that wins; writes only with `write`."""
+    edit, findings = plan_changes(load(env, config_dir, env_file, version, etcd), target, assignments)
+    check_allowed(edit, findings)
+    written = write_edit(edit, backup_dir) if write and edit.changed else None
+    return edit_result(edit, findings, written)

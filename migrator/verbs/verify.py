@@ -1,0 +1,56 @@
+"""verify: the post-migration checks on their own (cron, CI): read-only but for one probe insert."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from migrator.context import Environment
+from migrator.migration.journal import DONE, Journal
+from migrator.verbs.deployment import (
+    new_run_id,
+    open_deployment,
+    recorded_plan,
+    require_journal,
+    run_context,
+)
+
+
+def verify(env: Environment, playbook_path: Path) -> dict[str, Any]:
+    from migrator.errors import NotRolledBack
+    from migrator.migration.steps import verify as checks
+    from migrator.migration.steps.deny_writes import wait_for_write_state
+    from migrator.milvus.client import Snapshot
+
+    deployment = open_deployment(env, playbook_path)
+    journal = require_journal(deployment, "verify against")
+    plan = recorded_plan(journal)
+    with deployment.lock:
+        # Checks keep their scratch facts (the NATS port) in a journal that is never saved.
+        scratch = Journal.create(deployment.journal_path, run_id=new_run_id(), plan=journal.data["plan"], dry_run=True)
+        scratch.data["steps"] = journal.data["steps"]
+        ctx = run_context(env, deployment, plan, scratch, dry_run=True)
+        effective_mq = ctx.effective().mq_type()
+        result: dict[str, Any] = {"mq_type_configured": effective_mq, "checks": []}
+        if effective_mq == "natsmq":
+            result["checks"].append(checks.check_nats(ctx))
+        with ctx.milvus() as milvus:
+            current = milvus.snapshot(deadline_s=ctx.deadlines.verify_s)
+            result["checks"].append(f"{len(current.collections)} collections answer; "
+                                    f"{sum(1 for c in current.collections if c.loaded)} loaded ones a Strong count")
+            if not bool(ctx.effective().get("quotaAndLimits.limitWriting.forceDeny").value):
+                milvus.ensure_probe()
+                _, probe_id = wait_for_write_state(ctx, milvus, denied=False, deadline_s=ctx.deadlines.deny_s)
+                if not milvus.probe_visible(probe_id, deadline_s=ctx.deadlines.verify_s):
+                    raise NotRolledBack("a probe insert was accepted but a Strong query does not see it")
+                milvus.drop_probe()
+                result["checks"].append("a probe insert is visible to a Strong query")
+        if journal.status == DONE:
+            before = Snapshot.from_dict(journal.recall("snapshot", "snapshot"))
+            lost = [f"{c.key}: {c.rows} at migration, now {now.rows}" for c in before.collections
+                    for now in current.collections if now.key == c.key and now.rows < c.rows]
+            missing = sorted({c.key for c in before.collections} - {c.key for c in current.collections})
+            result["rows_below_migration_snapshot"] = lost
+            result["collections_missing"] = missing
+        result["ok"] = not result.get("rows_below_migration_snapshot") and not result.get("collections_missing")
+        return result

@@ -1,0 +1,21 @@
+"""A plan for tests that need one without a Milvus to plan against."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migrator.findings import Finding
+from migrator.migration.plan import Plan, PlannedStep, sha256_of
+
+
+def make_plan(tmp_path: Path, layer: Path) -> Plan:
+    return Plan(
+        created_at="2026-11-28T00:00:00+00:00", tool_version="0", playbook_path=str(tmp_path / "pb.yaml"),
+        playbook_sha256="abc", source_mq="rocksmq", target_mq="natsmq", milvus_version="v2.3.5-lite",
+        changes={"mq.type": "natsmq"}, config_target=str(layer), config_diff="-a\n+b\n",
+        force_deny_target=str(layer), force_deny_original=False, layers={str(layer): sha256_of(layer)},
+        snapshot={"version": "v2.3.5", "collections": [
+            {"database": "default", "name": "a", "loaded": True, "rows": 10, "key": "default.a"}]},
+        findings=[Finding("warning", "natsmq.server.storeDir", "rotational disk")],
+        steps=[PlannedStep("preflight", "checks")],
+    )

@@ -1,0 +1,58 @@
+"""Real Milvus 2.3.5 sandboxes for tests: start one in a directory, always bring it down."""
+
+from __future__ import annotations
+
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from migrator.context import Environment
+
+
+@dataclass
+class Sandbox:
+    dir: Path
+    uri: str
+    playbook: Path
+    config_dir: Path
+    rocksmq_path: Path
+    ports: dict[str, int]
+
+
+def quiet_env() -> Environment:
+    import io
+
+    return Environment(stdout=io.StringIO(), stderr=io.StringIO(), stdin=None)
+
+
+def start_sandbox(root: Path, mq: str = "rocksmq") -> Sandbox:
+    from migrator.verbs import sandbox as lifecycle
+
+    lifecycle.up(quiet_env(), root, mq=mq)
+    layout, state = lifecycle.load(root)
+    return Sandbox(
+        dir=layout.root,
+        uri=f"http://127.0.0.1:{state.ports['proxy']}",
+        playbook=layout.playbook,
+        config_dir=layout.config_dir,
+        rocksmq_path=layout.rocksmq_path,
+        ports=state.ports,
+    )
+
+
+def stop_sandbox(root: Path) -> None:
+    """Bring a test's sandbox down; if `sandbox down` fails, kill what is left and say so (the test
+    run must not leave a Milvus behind, nor hide that it could not stop one)."""
+    from migrator.verbs import sandbox as lifecycle
+
+    if not (root / "sandbox.json").exists():
+        return  # it never got as far as being created
+    try:
+        lifecycle.down(quiet_env(), root, timeout_s=3.0)  # test data is disposable: no graceful wait
+    except Exception as error:
+        layout, state = lifecycle.load(root)
+        pid = lifecycle.runtime_for(layout, state).running_pid()
+        if pid is not None:
+            os.kill(pid, signal.SIGKILL)
+        raise AssertionError(f"`sandbox down` of {root} failed (pid {pid} killed): {error}") from error

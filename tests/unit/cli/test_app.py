@@ -1,0 +1,63 @@
+"""The CLI shell: version, help on every command, light imports, exit codes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from migrator import __version__
+from migrator.errors import ExitCode
+from tests.support.cli import run_cli
+
+
+def test_version() -> None:
+    result = run_cli(["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"milvus-migrate {__version__}"
+
+
+def _commands() -> list[list[str]]:
+    import typer
+
+    from migrator.cli import app
+
+    root = typer.main.get_command(app)
+    paths: list[list[str]] = []
+
+    def walk(command, prefix: list[str]) -> None:
+        paths.append(prefix)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, prefix + [name])
+
+    walk(root, [])
+    return paths
+
+
+def test_help_on_every_command() -> None:
+    commands = _commands()
+    assert ["sandbox", "up"] in commands
+    for path in commands:
+        result = run_cli(path + ["--help"])
+        assert result.exit_code == 0, (path, result.stderr)
+        assert "Usage" in result.stdout
+
+
+def test_help_imports_no_heavy_module() -> None:
+    code = (
+        "import sys; from migrator.cli import main; "
+        "rc = main(['--help']); "
+        "heavy = [m for m in ('pymilvus', 'grpc', 'pandas', 'structlog', 'rocksdict', 'nats') if m in sys.modules]; "
+        "print(heavy); sys.exit(rc)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_unknown_option_is_usage_error() -> None:
+    result = run_cli(["--bogus"])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "--bogus" in result.stderr
+
+
+def test_exit_codes_are_documented_values() -> None:
+    assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130]

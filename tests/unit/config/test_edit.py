@@ -1,0 +1,200 @@
+"""The edit changes exactly the lines it must: on every shared fixture and the wheel's template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from migrator.config import load_layers, plan_edit
+from migrator.config.edit import edit_text
+from migrator.config.yamldoc import parse_document
+from migrator.errors import BadInput
+from tests.support.config import FIXTURE_FILES, changed_lines, wheel_template_text
+
+SOURCES = [pytest.param(path.read_text(encoding="utf-8"), id=path.name) for path in FIXTURE_FILES]
+SOURCES.append(pytest.param(None, id="wheel-template"))
+
+EDITS = {
+    "mq.type": "natsmq",
+    "natsmq.server.port": 4333,
+    "natsmq.server.storeDir": "/data/nats store",
+    "natsmq.server.retention.maxBytes": 1073741824,
+    "quotaAndLimits.limitWriting.forceDeny": True,
+}
+
+
+def test_fixtures_are_there() -> None:
+    assert len(FIXTURE_FILES) >= 3
+
+
+def _source(text: str | None) -> str:
+    return text if text is not None else wheel_template_text()
+
+
+def _lines_of(text: str, keys: list[str]) -> dict[str, str]:
+    document = parse_document(Path("x.yaml"), text)
+    lines = text.splitlines()
+    return {leaf.key: lines[leaf.line - 1] for leaf in document.leaves() if leaf.key in keys}
+
+
+@pytest.mark.parametrize("text", SOURCES)
+def test_edit_changes_exactly_the_edited_lines(tmp_path: Path, text: str | None) -> None:
+    original = _source(text)
+    (tmp_path / "milvus.yaml").write_text(original, encoding="utf-8")
+    edit = plan_edit(load_layers(tmp_path, "2.5.4", {}, None), EDITS)
+
+    removed, added = changed_lines(edit.diff)
+    before = _lines_of(original, list(EDITS))
+    present = [key for key in EDITS if key in before]
+    assert sorted(removed) == sorted(before[key] for key in present)
+    # Each replaced line is the old line with only the value swapped: key, indent and comment stay.
+    after = _lines_of(edit.text, list(EDITS))
+    for key in present:
+        old, new = before[key], after[key]
+        assert new.split(":")[0] == old.split(":")[0]
+        assert ("#" in old) == ("#" in new) and old.partition(" #")[2] == new.partition(" #")[2]
+    missing = [key for key in EDITS if key not in before]
+    block = []
+    if missing:  # 2.6 has no natsmq section: it comes as one block after the rocksmq section
+        block = ["", "natsmq:", "  server:", "    port: 4333", "    storeDir: /data/nats store", "    retention:", "      maxBytes: 1073741824"]
+        assert "\n".join(block) in "\n".join(added)
+        assert edit.text.index("\nnatsmq:") > edit.text.index("\nrocksmq:")
+    assert sorted(added) == sorted([after[key] for key in present] + block)
+    # Everything else is byte-for-byte: editing the values back gives the original text.
+    if not missing:
+        document = parse_document(tmp_path / "milvus.yaml", edit.text)
+        back = {"mq.type": "default", "natsmq.server.port": 4222, "natsmq.server.storeDir": "/var/lib/milvus/nats",
+                "natsmq.server.retention.maxBytes": None, "quotaAndLimits.limitWriting.forceDeny": False}
+        if "type: rocksmq" in original:
+            back["mq.type"] = "rocksmq"
+        assert edit_text(document, back) == original
+
+
+@pytest.mark.parametrize("text", SOURCES)
+def test_crlf_and_missing_final_newline_are_kept(tmp_path: Path, text: str | None) -> None:
+    original = _source(text).replace("\n", "\r\n").rstrip("\r\n")
+    (tmp_path / "milvus.yaml").write_bytes(original.encode("utf-8"))
+    edit = plan_edit(load_layers(tmp_path, "2.5", {}, None), {"mq.type": "natsmq", "natsmq.server.port": 4333})
+    assert not edit.text.endswith("\n")
+    assert edit.text.count("\r\n") == original.count("\r\n") + (0 if "natsmq:" in original else 4)
+    assert "\n" not in edit.text.replace("\r\n", "")
+    removed, added = changed_lines(edit.diff)
+    assert len(removed) == (2 if "natsmq:" in original else 1)
+
+
+def test_empty_value_keeps_its_comment_spacing(tmp_path: Path) -> None:
+    text = "natsmq:\n  server:\n    retention:\n      maxBytes:  # unlimited\n      maxMsgs:\n"
+    (tmp_path / "user.yaml").write_text(text)
+    edit = plan_edit(load_layers(tmp_path, None, {}, None), {"natsmq.server.retention.maxBytes": 10, "natsmq.server.retention.maxMsgs": 5})
+    assert edit.text == "natsmq:\n  server:\n    retention:\n      maxBytes: 10  # unlimited\n      maxMsgs: 5\n"
+    back = edit_text(parse_document(tmp_path / "user.yaml", edit.text), {"natsmq.server.retention.maxBytes": None, "natsmq.server.retention.maxMsgs": None})
+    assert back == text
+
+
+def test_quotes_are_kept_and_strings_quoted_when_needed(tmp_path: Path) -> None:
+    text = "natsmq:\n  server:\n    storeDir: '/var/lib/milvus/nats' # where\n    monitor:\n      logFile: /tmp/n.log\n"
+    (tmp_path / "milvus.yaml").write_text(text)
+    edit = plan_edit(
+        load_layers(tmp_path, None, {}, None),
+        {"natsmq.server.storeDir": "/data/it's", "natsmq.server.monitor.logFile": "/tmp/a: b.log"},
+    )
+    assert "    storeDir: '/data/it''s' # where\n" in edit.text
+    assert '      logFile: "/tmp/a: b.log"\n' in edit.text
+
+
+def test_missing_keys_go_where_a_reader_looks(tmp_path: Path) -> None:
+    text = (
+        "# user overrides\n"
+        "mq:\n"
+        "    enablePursuitMode: true\n"
+        "natsmq:\n"
+        "    server:\n"
+        "        port: 4222\n"
+        "        maxPending: 67108864\n"
+        "\n"
+        "quotaAndLimits:\n"
+        "    enabled: true\n"
+    )
+    (tmp_path / "user.yaml").write_text(text)
+    edit = plan_edit(
+        load_layers(tmp_path, None, {}, None),
+        {"mq.type": "natsmq", "natsmq.server.maxPayload": 8388608, "quotaAndLimits.limitWriting.forceDeny": True},
+    )
+    assert edit.text == (
+        "# user overrides\n"
+        "mq:\n"
+        "    type: natsmq\n"
+        "    enablePursuitMode: true\n"
+        "natsmq:\n"
+        "    server:\n"
+        "        port: 4222\n"
+        "        maxPayload: 8388608\n"
+        "        maxPending: 67108864\n"
+        "\n"
+        "quotaAndLimits:\n"
+        "    enabled: true\n"
+        "    limitWriting:\n"
+        "        forceDeny: true\n"
+    )
+
+
+def test_empty_user_yaml_gets_the_keys(tmp_path: Path) -> None:
+    (tmp_path / "milvus.yaml").write_text("mq:\n  type: default\nrocksmq:\n  path: /r\n")
+    (tmp_path / "user.yaml").write_text("# Extra config to override default milvus.yaml\n")
+    edit = plan_edit(load_layers(tmp_path, "2.4.13", {}, None), {"quotaAndLimits.limitWriting.forceDeny": True})
+    assert edit.layer == "user.yaml"
+    assert edit.text == "# Extra config to override default milvus.yaml\nquotaAndLimits:\n  limitWriting:\n    forceDeny: true\n"
+
+
+def test_the_winning_file_is_edited(tmp_path: Path) -> None:
+    (tmp_path / "milvus.yaml").write_text("mq:\n  type: default\nrocksmq:\n  path: /r\n")
+    (tmp_path / "user.yaml").write_text("mq:\n  type: rocksmq\n")
+    edit = plan_edit(load_layers(tmp_path, "2.4", {}, None), {"mq.type": "natsmq"})
+    assert edit.target == tmp_path / "user.yaml" and edit.text == "mq:\n  type: natsmq\n"
+    # 2.3 reads milvus.yaml only: user.yaml is not a layer there.
+    edit = plan_edit(load_layers(tmp_path, "v2.3.5-lite", {}, None), {"mq.type": "natsmq"})
+    assert edit.target == tmp_path / "milvus.yaml"
+
+
+def test_a_value_already_in_place_changes_nothing(tmp_path: Path) -> None:
+    (tmp_path / "milvus.yaml").write_text("mq:\n  type: natsmq\n")
+    edit = plan_edit(load_layers(tmp_path, None, {}, None), {"mq.type": "natsmq"})
+    assert not edit.changed and edit.diff == ""
+
+
+def test_env_override_is_refused_naming_the_variable(tmp_path: Path) -> None:
+    (tmp_path / "milvus.yaml").write_text("mq:\n  type: rocksmq\n")
+    effective = load_layers(tmp_path, None, {"MQ_TYPE": "rocksmq", "NATSMQ_SERVER_PORT": "4222"}, None, env_origin="/etc/milvus.env")
+    edit = plan_edit(effective, {"mq.type": "natsmq", "natsmq.server.port": 4222})
+    assert [(r.key, r.name, r.origin) for r in edit.refusals] == [("mq.type", "MQ_TYPE", "/etc/milvus.env")]
+    with pytest.raises(Exception) as raised:
+        edit.raise_if_refused()
+    assert raised.value.exit_code == 3 and "MQ_TYPE" in raised.value.message
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("natsmq:\n  server:\n    port: 1\n    storedir: /a\n    storeDir: /b\n", "spelled twice"),
+        ("natsmq: {server: {port: 1}}\n", "{...} mapping"),
+        ("natsmq:\n  server:\n    storeDir: >\n      /a\n      b\n", "spans several lines"),
+        ("natsmq:\n  server: 5\n", "expected a section"),
+    ],
+)
+def test_what_cannot_be_edited_safely_is_bad_input(tmp_path: Path, text: str, message: str) -> None:
+    (tmp_path / "milvus.yaml").write_text(text)
+    effective = load_layers(tmp_path, None, {}, None)
+    with pytest.raises(BadInput, match=message):
+        plan_edit(effective, {"natsmq.server.storeDir": "/c", "natsmq.server.maxPending": 67108864})
+
+
+def test_unknown_key_and_bad_value_are_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "milvus.yaml").write_text("mq:\n  type: rocksmq\n")
+    effective = load_layers(tmp_path, None, {}, None)
+    with pytest.raises(BadInput, match="not a key"):
+        plan_edit(effective, {"natsmq.server.storDir": "/x"})
+    with pytest.raises(BadInput, match="integer"):
+        plan_edit(effective, {"natsmq.server.port": "abc"})
+    with pytest.raises(BadInput, match="unknown mq.type"):
+        plan_edit(effective, {"mq.type": "nats"})

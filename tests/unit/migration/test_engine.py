@@ -1,0 +1,107 @@
+"""The engine's loop on plain steps (no Milvus): journal after each step, interrupts, resume, dry-run gate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from migrator.errors import Interrupted, NotRolledBack, RolledBack
+from migrator.migration.engine import run_steps
+from migrator.migration.journal import DONE, INTERRUPTED, ROLLED_BACK, Journal
+from migrator.migration.steps.base import RunContext, Step
+from tests.support.sandbox import quiet_env
+
+
+def context(tmp_path: Path, *, dry_run: bool = False) -> RunContext:
+    journal = Journal.create(tmp_path / "journal.json", run_id="r", plan={}, dry_run=dry_run)
+    return RunContext(env=quiet_env(), playbook=SimpleNamespace(), plan=SimpleNamespace(), journal=journal,
+                      runtime=SimpleNamespace(), milvus_environ={}, dry_run=dry_run)
+
+
+def recorder(calls: list[str], name: str, fail: BaseException | None = None):
+    def do(ctx: RunContext) -> str:
+        calls.append(name)
+        if fail is not None:
+            raise fail
+        return f"{name} ok"
+
+    return do
+
+
+def test_steps_run_in_order_and_are_journaled(tmp_path: Path) -> None:
+    calls: list[str] = []
+    ctx = context(tmp_path)
+    run_steps(ctx, [Step(n, n, recorder(calls, n)) for n in ("preflight", "snapshot")])
+    assert calls == ["preflight", "snapshot"]
+    journal = Journal.load(tmp_path / "journal.json")
+    assert journal.status == DONE and journal.data["phase"] == "apply"
+    assert journal.data["steps"]["snapshot"]["summary"] == "snapshot ok"
+
+
+def test_interrupt_saves_the_journal_and_resume_skips_done_steps(tmp_path: Path) -> None:
+    calls: list[str] = []
+    ctx = context(tmp_path)
+    steps = [Step("preflight", "", recorder(calls, "preflight")),
+             Step("flush-all", "", recorder(calls, "flush-all", KeyboardInterrupt()))]
+    with pytest.raises(Interrupted):
+        run_steps(ctx, steps)
+    journal = Journal.load(tmp_path / "journal.json")
+    assert journal.status == INTERRUPTED and journal.data["steps"]["flush-all"]["state"] == INTERRUPTED
+
+    resumed = context(tmp_path)
+    resumed.journal = journal
+    run_steps(resumed, [steps[0], Step("flush-all", "", recorder(calls, "flush-all"))])
+    assert calls == ["preflight", "flush-all", "flush-all"]  # preflight not run twice
+    assert Journal.load(tmp_path / "journal.json").status == DONE
+
+
+def test_failure_before_any_change_is_reported_as_nothing_changed(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    with pytest.raises(RolledBack, match="nothing had been changed"):
+        run_steps(ctx, [Step("preflight", "", recorder([], "preflight", NotRolledBack("Milvus says no")))])
+    assert Journal.load(tmp_path / "journal.json").status == ROLLED_BACK
+
+
+def test_preflight_refusal_at_apply_time_exits_3(tmp_path: Path) -> None:
+    from migrator.errors import Refused
+
+    ctx = context(tmp_path)
+    with pytest.raises(Refused, match="nothing was changed"):
+        run_steps(ctx, [Step("preflight", "", recorder([], "preflight", Refused("configured for kafka")))])
+
+
+def test_no_rollback_leaves_it_for_the_operator(tmp_path: Path) -> None:
+    ctx = context(tmp_path)
+    steps = [Step("deny-writes", "", recorder([], "deny-writes")),
+             Step("flush-all", "", recorder([], "flush-all", RuntimeError("boom")))]
+    with pytest.raises(NotRolledBack, match="left as is") as error:
+        run_steps(ctx, steps, rollback_on_failure=False)
+    assert "RuntimeError: boom" in error.value.message
+    assert error.value.exit_code == 4
+
+
+def test_dry_run_gate_closes_before_side_effects(tmp_path: Path) -> None:
+    calls: list[str] = []
+    ctx = context(tmp_path, dry_run=True)
+    run_steps(ctx, [Step("snapshot", "", recorder(calls, "snapshot"), side_effects=False),
+                    Step("stop", "stop Milvus", recorder(calls, "stop"), would=lambda c: "stop it")])
+    assert calls == ["snapshot"]
+    assert ctx.journal.data["steps"]["stop"]["summary"] == "would stop it"
+    assert not (tmp_path / "journal.json").exists()
+
+
+def test_dead_sessions_are_the_lower_server_ids_of_reregistered_roles() -> None:
+    from migrator.milvus.etcd import dead_session_keys
+
+    prefix = "by-dev/meta/session/"
+    keys = [prefix + name for name in ("datacoord", "id", "querycoord", "rootcoord", "querynode-6", "querynode-7",
+                                       "datanode-6", "datanode-7", "proxy-7", "indexnode-5")]
+    assert dead_session_keys(keys) == [prefix + "querynode-6", prefix + "datanode-6"]
+    # Nothing re-registered yet (the new process still starting): nothing is dead.
+    assert dead_session_keys([prefix + "querynode-6", prefix + "datanode-6"]) == []
+    # Knowing the stopped process's ServerID: all of its sessions, once any newer one exists.
+    assert dead_session_keys(keys, stopped_up_to=6) == [prefix + "querynode-6", prefix + "datanode-6",
+                                                        prefix + "indexnode-5"]
+    assert dead_session_keys([prefix + "querynode-6"], stopped_up_to=6) == []

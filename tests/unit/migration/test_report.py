@@ -1,0 +1,27 @@
+"""Pure parts of the migration: journal, lock, plan file and staleness, report, playbook errors, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from migrator.migration.journal import Journal
+from migrator.migration.report import build_report, render_markdown
+from tests.support.plans import make_plan
+
+
+def test_report_counts_downtime_and_renders(tmp_path: Path) -> None:
+    layer = tmp_path / "milvus.yaml"
+    layer.write_text("x: 1\n")
+    journal = Journal.create(tmp_path / "j.json", run_id="r9", plan=make_plan(tmp_path, layer).to_dict())
+    journal.mark("deny_at", 100.0)
+    journal.mark("allow_at", 112.5)
+    journal.begin("verify")
+    journal.remember("verify", counts={"collections": {"default.a": {"rows": 10, "loaded": True}},
+                                       "all_answer_strong_s": 3.2, "restart_to_all_strong_s": 30.5})
+    journal.finish("verify", 4.0, "counts equal")
+    report = build_report(journal)
+    assert report["write_downtime_s"] == 12.5
+    assert report["counts"] == [{"collection": "default.a", "loaded": True, "before": 10, "after": 10}]
+    text = render_markdown(report)
+    assert "write-downtime (deny to allow): 12.5 s" in text and "| verify | done |" in text
+    assert "restart until every loaded collection answers a Strong query: 30.5 s" in text

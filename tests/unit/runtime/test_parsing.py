@@ -28,16 +28,18 @@ def test_systemctl_show_without_environment() -> None:
     assert parse_show_environment("Environment=\nEnvironmentFiles=\n") == ({}, [])
 
 
-def test_docker_inspect_state_and_env() -> None:
-    text = json.dumps([{"State": {"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 1},
-                        "Config": {"Env": ["MQ_TYPE=natsmq", "EMPTY=", "PATH=/usr/bin:/bin"]}}])
+def test_docker_inspect_state_env_and_restart_policy() -> None:
+    text = json.dumps([{"Id": "f00", "State": {"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 1},
+                        "Config": {"Env": ["MQ_TYPE=natsmq", "EMPTY=", "PATH=/usr/bin:/bin"]},
+                        "HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 0}}}])
     state = parse_inspect(text, "milvus-standalone")
     assert (state.running, state.pid, state.exit_code, state.status) == (False, None, 1, "exited")
     assert state.env == {"MQ_TYPE": "natsmq", "EMPTY": "", "PATH": "/usr/bin:/bin"}
+    assert (state.restart_policy, state.id, state.mounts) == ("always", "f00", {})
 
 
 def test_docker_inspect_garbage_is_refused() -> None:
-    with pytest.raises(Refused, match="`docker inspect c`: unexpected output"):
+    with pytest.raises(Refused, match="`inspect c`: unexpected output"):
         parse_inspect("[]", "c")
 
 
@@ -69,7 +71,7 @@ def test_compose_map_environment_interpolated_from_dotenv_and_shell(tmp_path: Pa
     assert service.environment()["MQ_TYPE"] == "natsmq"
     assert service.host_path("/var/lib/milvus/rdb_data") == Path("/data/volumes/milvus/rdb_data")
     assert service.host_path("/tmp/named/x") is None  # a named volume: no host path we may use
-    assert service.host_config_file("/milvus/configs", "user.yaml") == tmp_path / "user.yaml"
+    assert service.host_path("/milvus/configs/user.yaml") == tmp_path / "user.yaml"
 
 
 def test_compose_default_interpolation_and_list_environment_with_env_files(tmp_path: Path) -> None:
@@ -83,25 +85,15 @@ def test_compose_default_interpolation_and_list_environment_with_env_files(tmp_p
     # environment: beats env_file:, as in compose; a bare name is passed through from the shell.
     assert service.environment() == {"MQ_TYPE": "natsmq", "NATSMQ_SERVER_PORT": "4223", "FROM_SHELL": "yes"}
     assert service.host_path("/var/lib/milvus") == tmp_path / "volumes" / "milvus"
-    assert service.host_config_file("/milvus/configs", "milvus.yaml") == tmp_path / "milvus.yaml"
-    with pytest.raises(Refused, match="does not mount /milvus/configs/user.yaml") as refused:
-        service.host_config_file("/milvus/configs/", "user.yaml")
-    assert "an edit inside the container is lost" in refused.value.message
+    assert service.host_path("/milvus/configs/milvus.yaml") == tmp_path / "milvus.yaml"
+    assert service.host_path("/milvus/configs/user.yaml") is None
 
 
 def test_compose_config_dir_mounted_whole(tmp_path: Path) -> None:
     compose = tmp_path / "docker-compose.yml"
     compose.write_text("services:\n  standalone:\n    volumes: ['/etc/milvus/configs:/milvus/configs']\n")
     service = load_service(compose, "standalone", {})
-    assert service.host_config_file("/milvus/configs", "user.yaml") == Path("/etc/milvus/configs/user.yaml")
-
-
-def test_compose_no_config_mount_is_refused(tmp_path: Path) -> None:
-    compose = tmp_path / "docker-compose.yml"
-    compose.write_text(OFFICIAL.replace("      - type: bind\n        source: ./user.yaml\n"
-                                        "        target: /milvus/configs/user.yaml\n        read_only: false\n", ""))
-    with pytest.raises(Refused):
-        load_service(compose, "standalone", {}).host_config_file("/milvus/configs", "user.yaml")
+    assert service.host_path("/milvus/configs/user.yaml") == Path("/etc/milvus/configs/user.yaml")
 
 
 def test_compose_required_variable_and_unknown_service(tmp_path: Path) -> None:

@@ -46,17 +46,20 @@ def relay(pid: int, port: int, *, what: str) -> Iterator[str]:
     from migrator.runtime.base import ReachUnavailable
 
     namespace = f"/proc/{pid}/ns/net"
+    needs_root = ReachUnavailable(f"reaching port {port} inside {what} needs root: the relay enters its network "
+                                  f"namespace (setns on {namespace})", hint="run milvus-migrate as root")
     try:
         if same_namespace(pid):
             yield f"127.0.0.1:{port}"
             return
+    except PermissionError:
+        raise needs_root from None
     except OSError as error:
         raise ReachUnavailable(f"cannot reach port {port} of {what}: its process {pid} is not visible here "
                                f"({error.strerror}); the engine may run on another host or in another pid namespace",
                                hint="run milvus-migrate on the container's host, in the host's pid namespace") from None
     if os.geteuid() != 0:
-        raise ReachUnavailable(f"reaching port {port} inside {what} needs root: the relay enters its network "
-                               "namespace (setns on " + namespace + ")", hint="run milvus-migrate as root")
+        raise needs_root
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
         listener.bind(("127.0.0.1", 0))

@@ -22,17 +22,19 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib.util
-import lzma
 import os
 import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from migrator.errors import Refused
+from migrator.sandbox import binaries
+from migrator.sandbox.binaries import MilvusWheel
+from migrator.sandbox.configure import render_template
 from tests.containers.engine import ContainersUnavailable, podman_env
 
 MILVUS_VERSION = "2.3.5"
@@ -82,97 +84,33 @@ class ImageBuildFailed(RuntimeError):
 
 
 # ---------------------------------------------------------------------------------------------
-# The Milvus wheel and its unpacked binaries (shared with the project's sandbox cache)
+# The Milvus wheel and its unpacked binaries: the sandbox's (migrator/sandbox/binaries.py), so the
+# sandboxes and the images share one unpacked copy in the same cache.
 
 
-@dataclass(frozen=True)
-class Wheel:
-    data_dir: Path
-
-    @property
-    def template(self) -> Path:
-        return self.data_dir / "config.yaml.template"
-
-    @property
-    def glog_conf(self) -> Path:
-        return self.data_dir / "glog.conf"
-
-    @property
-    def compressed(self) -> list[Path]:
-        return sorted((self.data_dir / "bin").glob("*.lzma"))
-
-
-def find_wheel() -> Wheel:
-    spec = importlib.util.find_spec("milvus")
-    if spec is None or spec.origin is None:
-        raise ContainersUnavailable(
-            "the `milvus` wheel (Milvus 2.3.5 server) is not installed in this Python"
-        )
-    wheel = Wheel(Path(spec.origin).parent / "data")
-    if not wheel.template.is_file() or not wheel.compressed:
-        raise ContainersUnavailable(
-            f"the `milvus` package at {wheel.data_dir.parent} ships no server binary"
-        )
-    return wheel
-
-
-def cache_root(environ: Mapping[str, str] = os.environ) -> Path:
-    # Same place and key as migrator/sandbox/binaries.py, so the sandbox and the images share
-    # one unpacked copy.
-    if "MILVUS_MIGRATE_CACHE" in environ:
-        return Path(environ["MILVUS_MIGRATE_CACHE"])
-    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "milvus-migrate"
-
-
-def _sha256_files(
-    files: list[Path], digest: hashlib._Hash | None = None
-) -> hashlib._Hash:
-    digest = digest or hashlib.sha256()
-    for path in files:
-        digest.update(path.name.encode())
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest
-
-
-def wheel_checksum(wheel: Wheel) -> str:
-    return _sha256_files(wheel.compressed).hexdigest()[:16]
-
-
-def unpacked_bin_dir(wheel: Wheel, environ: Mapping[str, str] = os.environ) -> Path:
-    target = (
-        cache_root(environ) / f"milvus-{MILVUS_VERSION}-{wheel_checksum(wheel)}" / "bin"
-    )
-    if (target / "milvus").is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".unpack-", dir=target.parent.parent))
-    os.chmod(staging, 0o755)
+def find_wheel() -> MilvusWheel:
     try:
-        for compressed in wheel.compressed:
-            out = staging / compressed.name[: -len(".lzma")]
-            with lzma.open(compressed, "rb") as source, open(out, "wb") as sink:
-                shutil.copyfileobj(source, sink, 1 << 20)
-            os.chmod(out, 0o755)
-        try:
-            os.rename(staging, target)
-        except OSError:
-            if not (target / "milvus").is_file():
-                raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return target
+        return binaries.find_wheel()
+    except Refused as error:
+        raise ContainersUnavailable(error.message) from None
+
+
+def unpacked_bin_dir(wheel: MilvusWheel) -> Path:
+    return binaries.unpack(wheel, os.environ)[0]
+
+
+def wheel_checksum(wheel: MilvusWheel) -> str:
+    # The unpacked tree is named milvus-2.3.5-<checksum of the wheel's compressed binaries>.
+    return unpacked_bin_dir(wheel).parent.name.rsplit("-", 1)[1]
+
+
+def cache_root() -> Path:
+    return binaries.cache_root(os.environ)
 
 
 # ---------------------------------------------------------------------------------------------
 # Configuration baked into the image
 
-
-_PLACEHOLDER = re.compile(
-    r"\{\{\s*(?P<name>\w+)(?:\((?P<type>\w+)\))?\s*(?::\s*(?P<default>[^}]*?))?\s*\}\}"
-)
 
 # The official image's configs/milvus.yaml: external etcd at localhost:2379, data under
 # /var/lib/milvus, logs to stdout (log.file.rootPath empty), default ports.
@@ -184,20 +122,6 @@ IMAGE_TEMPLATE_VALUES = {
     "rocksmq_data_dir": "/var/lib/milvus/rdb_data",
     "system_log_path": "",
 }
-
-
-def render_template(text: str, values: Mapping[str, str]) -> str:
-    def substitute(match: re.Match[str]) -> str:
-        name = match.group("name")
-        if name in values:
-            return values[name]
-        if match.group("default") is None:
-            raise ValueError(
-                f"template placeholder {name!r} has no value and no default"
-            )
-        return match.group("default").strip()
-
-    return _PLACEHOLDER.sub(substitute, text)
 
 
 def _set_scalar(text: str, dotted: str, value: str) -> str:
@@ -229,7 +153,7 @@ def _set_scalar(text: str, dotted: str, value: str) -> str:
     raise KeyError(f"{dotted} not found in the template")
 
 
-def image_milvus_yaml(wheel: Wheel) -> str:
+def image_milvus_yaml(wheel: MilvusWheel) -> str:
     text = render_template(
         wheel.template.read_text(encoding="utf-8"), IMAGE_TEMPLATE_VALUES
     )
@@ -241,7 +165,7 @@ def image_milvus_yaml(wheel: Wheel) -> str:
     return text
 
 
-def image_glog_conf(wheel: Wheel) -> str:
+def image_glog_conf(wheel: MilvusWheel) -> str:
     # The official image logs the C++ side to stdout too; the wheel's file sends it to logs/.
     return wheel.glog_conf.read_text(encoding="utf-8").replace(
         "--logtostdout=false", "--logtostdout=true"
@@ -291,7 +215,7 @@ def _link_or_copy(source: Path, target: Path) -> None:
         shutil.copy2(source, target)
 
 
-def _milvus_rootfs(rootfs: Path, wheel: Wheel, bin_dir: Path) -> None:
+def _milvus_rootfs(rootfs: Path, wheel: MilvusWheel, bin_dir: Path) -> None:
     _add_base(rootfs)
     shutil.copy2(TINI, rootfs / "tini")
     for name in (
@@ -407,7 +331,7 @@ def _build(tag: str, containerfile: str, fill_rootfs) -> None:
         shutil.rmtree(context, ignore_errors=True)
 
 
-def milvus_image_tag(wheel: Wheel) -> str:
+def milvus_image_tag(wheel: MilvusWheel) -> str:
     return (
         f"{MILVUS_REPO}:{MILVUS_VERSION}-{wheel_checksum(wheel)}-{_recipe_checksum()}"
     )
@@ -422,7 +346,10 @@ def etcd_version() -> str:
 
 
 def etcd_image_tag() -> str:
-    checksum = _sha256_files([Path(p) for p in ETCD_BINARIES]).hexdigest()[:16]
+    digest = hashlib.sha256()
+    for binary in ETCD_BINARIES:
+        digest.update(Path(binary).read_bytes())
+    checksum = digest.hexdigest()[:16]
     return f"{ETCD_REPO}:{etcd_version()}-{checksum}-{_recipe_checksum()}"
 
 

@@ -28,7 +28,13 @@ from migrator.runtime.base import (
     wait_until_healthy,
     wait_until_stopped,
 )
-from migrator.runtime.containers import ContainerState, host_path_in, inspect
+from migrator.runtime.containers import (
+    RESTART_SETTLE_S,
+    ContainerState,
+    host_path_in,
+    inspect,
+    running_settled,
+)
 from migrator.runtime.netns import SharedRelays
 
 _STOP_MARGIN_S = 30.0
@@ -183,6 +189,7 @@ class ComposeRuntime:
     sleep: Callable[[float], None] = time.sleep
     kind: str = "compose"
     _relays: SharedRelays = field(default_factory=SharedRelays, repr=False)
+    _stopped_here: set[str] = field(default_factory=set, repr=False)  # container ids this runtime stopped
 
     @property
     def container_engine(self) -> str:
@@ -208,8 +215,12 @@ class ComposeRuntime:
         return inspect(self.container_engine, container, self.timeout_s) if container else None
 
     def running(self) -> bool:
+        """Running, or exited on its own a moment ago and about to be restarted by its engine."""
         state = self._container_state()
-        return state is not None and state.running
+        if state is None:
+            return False
+        return running_settled(lambda: inspect(self.container_engine, state.id, self.timeout_s), self._stopped_here,
+                               RESTART_SETTLE_S, self.sleep)
 
     def stop(self, deadline_s: float) -> StopResult:
         started = time.monotonic()
@@ -219,6 +230,7 @@ class ComposeRuntime:
         # Also when it is not running: a restart policy may be about to start it again.
         run_argv(self._compose("stop", "-t", str(int(deadline_s + 0.999)), self.service),
                  deadline_s + _STOP_MARGIN_S, error=StopFailed)
+        self._stopped_here.add(state.id)
         if not state.running:
             return StopResult(pid=None, graceful=True, seconds=0.0)
         if not wait_until_stopped(self.running, 15.0, self.sleep):
@@ -227,6 +239,7 @@ class ComposeRuntime:
                           seconds=time.monotonic() - started)
 
     def start(self) -> None:
+        self._stopped_here.clear()
         run_argv(self._compose("up", "-d", self.service), self.timeout_s, error=StartFailed)
 
     def wait_healthy(self, deadline_s: float) -> float:

@@ -26,7 +26,12 @@ from migrator.runtime.base import (
     wait_until_healthy,
     wait_until_stopped,
 )
-from migrator.runtime.containers import ContainerState, inspect
+from migrator.runtime.containers import (
+    RESTART_SETTLE_S,
+    ContainerState,
+    inspect,
+    running_settled,
+)
 from migrator.runtime.netns import SharedRelays
 
 _STOP_MARGIN_S = 30.0  # the engine's own SIGKILL comes at the deadline; allow it time to land
@@ -41,12 +46,14 @@ class DockerRuntime:
     sleep: Callable[[float], None] = time.sleep
     kind: str = "docker"
     _relays: SharedRelays = field(default_factory=SharedRelays, repr=False)
+    _stopped_here: set[str] = field(default_factory=set, repr=False)  # container ids this runtime stopped
 
     def state(self) -> ContainerState:
         return inspect(self.engine, self.container, self.timeout_s)
 
     def running(self) -> bool:
-        return self.state().running
+        """Running, or exited on its own a moment ago and about to be restarted by its engine."""
+        return running_settled(self.state, self._stopped_here, RESTART_SETTLE_S, self.sleep)
 
     def mounts(self) -> dict[str, Path]:
         """Container path -> host path of each bind mount and volume, as the container runs now."""
@@ -58,6 +65,7 @@ class DockerRuntime:
         # Also when it is not running: an engine with a restart policy may be about to start it again.
         run_argv([self.engine, "stop", "-t", str(math.ceil(deadline_s)), self.container],
                  deadline_s + _STOP_MARGIN_S, error=StopFailed)
+        self._stopped_here.add(state.id)
         if not state.running:
             return StopResult(pid=None, graceful=True, seconds=0.0)
         if not wait_until_stopped(self.running, 15.0, self.sleep):
@@ -66,6 +74,7 @@ class DockerRuntime:
         return StopResult(pid=state.pid, graceful=graceful, seconds=time.monotonic() - started)
 
     def start(self) -> None:
+        self._stopped_here.clear()
         run_argv([self.engine, "start", self.container], self.timeout_s, error=StartFailed)
 
     def wait_healthy(self, deadline_s: float) -> float:

@@ -403,9 +403,9 @@ def ensure_images() -> ImageTags:
     return ImageTags(milvus=ensure_milvus_image(), etcd=ensure_etcd_image())
 
 
-def remove_old_images() -> list[str]:
+def remove_old_images(current_tags: ImageTags) -> list[str]:
     """Remove this recipe's images whose tags are not the current ones (disk hygiene)."""
-    current = set(vars(ensure_images()).values())
+    current = set(vars(current_tags).values())
     out = podman("images", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
     stale = [
         tag

@@ -127,3 +127,27 @@ def test_host_path_longest_prefix_wins_and_unmapped_paths_pass_through() -> None
 def test_host_path_with_trailing_slash_prefix() -> None:
     playbook = _playbook({"/var/lib/milvus/": "/srv/milvus"})
     assert playbook.host_path("/var/lib/milvus/rdb_data") == Path("/srv/milvus/rdb_data")
+
+
+def _exited(seconds_ago: float, policy: str = "always", exit_code: int = 1, running: bool = False):
+    from datetime import datetime, timedelta, timezone
+
+    finished = (datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%S.%f123Z")
+    return parse_inspect(json.dumps([{"Id": "c1", "State": {"Running": running, "Pid": 9 if running else 0,
+                                                            "ExitCode": exit_code, "FinishedAt": finished},
+                                      "Config": {"Env": []}, "HostConfig": {"RestartPolicy": {"Name": policy}}}]), "c")
+
+
+def test_a_container_its_engine_is_restarting_counts_as_running_until_it_settles() -> None:
+    from migrator.runtime.containers import running_settled
+
+    states = iter([_exited(0.2), _exited(0.3), _exited(0.0, running=True)])
+    assert running_settled(lambda: next(states), set(), 2.0, lambda s: None) is True
+    # Stopped by this tool: final, no waiting.
+    assert running_settled(lambda: _exited(0.2), {"c1"}, 2.0, lambda s: pytest.fail("waited")) is False
+    # Exited long ago, no policy, or on-failure after a clean exit: the engine will not start it.
+    for state in (_exited(30.0), _exited(0.2, policy=""), _exited(0.2, policy="on-failure", exit_code=0)):
+        assert running_settled(lambda: state, set(), 2.0, lambda s: pytest.fail("waited")) is False
+    assert _exited(0.2, policy="on-failure").engine_may_restart(2.0)
+    never = parse_inspect(json.dumps([{"State": {"FinishedAt": "0001-01-01T00:00:00Z"}, "Config": {}}]), "c")
+    assert never.finished_at is None

@@ -2,7 +2,8 @@
 
 Every podman/podman-compose command must run with CONTAINERS_CONF pointing at this
 directory's containers.conf (runc, cgroupfs, ulimits that runc can set here): use
-`podman_env()` for the environment of any subprocess, including the tool under test.
+`podman_env()` for the environment of any subprocess (tests/integration/containers/conftest.py
+sets it for the tool under test, which runs in the test process).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import shutil
 import subprocess
 import time
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -113,23 +114,6 @@ def inspect(name: str) -> dict:
     return json.loads(podman("inspect", "--type", "container", name).stdout)[0]
 
 
-def container_pid(name: str) -> int:
-    """The host pid of the container's first process (0 when it is not running)."""
-    return int(
-        podman(
-            "inspect", "--type", "container", "-f", "{{.State.Pid}}", name
-        ).stdout.strip()
-    )
-
-
-def in_netns(name: str, argv: Sequence[str]) -> list[str]:
-    """argv run on the host, inside the container's network namespace (reaches its 127.0.0.1)."""
-    pid = container_pid(name)
-    if pid <= 0:
-        raise RuntimeError(f"container {name} is not running")
-    return ["nsenter", "-t", str(pid), "-n", "--", *argv]
-
-
 def wait_healthz(port: int, deadline_s: float = 180, host: str = "127.0.0.1") -> float:
     """Poll http://host:port/healthz until it answers OK; return the seconds it took."""
     started = time.monotonic()
@@ -144,8 +128,3 @@ def wait_healthz(port: int, deadline_s: float = 180, host: str = "127.0.0.1") ->
         if time.monotonic() - started > deadline_s:
             raise TimeoutError(f"{url} not OK within {deadline_s} s")
         time.sleep(0.5)
-
-
-def remove_containers(*names: str) -> None:
-    for name in names:
-        podman("rm", "-f", "-t", "0", name, check=False)

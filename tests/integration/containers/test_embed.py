@@ -7,6 +7,8 @@ the container's own log and the JetStream store on disk."""
 from __future__ import annotations
 
 import difflib
+import shutil
+import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +19,7 @@ import pytest
 from migrator.milvus.nats import list_streams, read_store
 from migrator.runtime.docker import DockerRuntime
 from tests.containers import checks
-from tests.containers.engine import inspect, wait_healthz
+from tests.containers.engine import inspect, podman_env, wait_healthz
 from tests.containers.images import ImageTags
 from tests.containers.shapes import EmbedShape
 from tests.support.cli import run_cli
@@ -39,6 +41,41 @@ def embed(tmp_path_factory: pytest.TempPathFactory, container_images: ImageTags)
 def _changed(before: str, after: str) -> list[str]:
     return [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
             if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+
+
+def test_the_docker_cli_drives_the_same_container(embed: EmbedShape, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """`engine: docker`: the docker CLI against podman's API socket (no Docker daemon here) sees
+    the container podman sees, and the relay reaches Milvus through the pid docker reports."""
+    if shutil.which("docker") is None:
+        pytest.skip("no docker CLI on this machine")
+    socket_path = tmp_path / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0", f"unix://{socket_path}"],
+                               env=podman_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        until = time.monotonic() + 30
+        while not socket_path.exists():
+            assert time.monotonic() < until and service.poll() is None, "podman system service did not start"
+            time.sleep(0.1)
+        monkeypatch.setenv("DOCKER_HOST", f"unix://{socket_path}")
+        metrics = f"http://127.0.0.1:{embed.metrics_port}"
+        docker = DockerRuntime(container=embed.name, metrics_url=metrics, engine="docker")
+        podman = DockerRuntime(container=embed.name, metrics_url=metrics, engine="podman")
+        assert docker.running() and docker.environment()["ETCD_USE_EMBED"] == "true"
+        assert docker.mounts() == podman.mounts() and docker.state().pid == podman.state().pid
+        with docker.reach(19530) as address:
+            from pymilvus import MilvusClient
+
+            assert MilvusClient(f"http://{address}").get_server_version() == "v2.3.5-lite"
+        follower = docker.log_follower({"since_unix": f"{time.time() - 3600:.6f}"})
+        try:
+            seen = [line for line in follower.lines(time.monotonic() + 5) if "try to init mq" in line]
+        finally:
+            follower.close()
+        assert seen and all("mqType=rocksmq" in line for line in seen)
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
 
 
 def test_plan_refuses_mounts_the_playbook_does_not_match(embed: EmbedShape, tmp_path: Path) -> None:

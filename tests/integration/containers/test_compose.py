@@ -50,9 +50,9 @@ def test_an_edit_of_the_mounted_file_reaches_the_running_milvus(compose: Compose
     assert denied != original
     try:
         write_atomic(compose.milvus_yaml, denied)
-        assert compose.milvus_yaml.stat().st_ino == inode
         refusal, accepted = checks.insert_refused(uri, 900_000)
         assert refusal is not None and "deactivated by the administrator" in refusal
+        assert compose.milvus_yaml.stat().st_ino == inode
     finally:
         write_atomic(compose.milvus_yaml, original)
     assert checks.insert_accepted(uri, 800_000)

@@ -6,7 +6,6 @@ their own streams and environment variables (httpie's `context.Environment`).
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
@@ -29,6 +28,7 @@ class Environment:
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     progress: Any = None  # hears each step start and end (migration/engine.py Progress); set by the CLI
+    result: Any = None  # --output json: the command's data, written by the CLI as one document at the end
     _log: Any = field(default=None, repr=False)
 
     def now(self) -> datetime:
@@ -40,7 +40,20 @@ class Environment:
 
     @property
     def interactive(self) -> bool:
-        return bool(self.stdin is not None and self.stdin.isatty() and self.stdout.isatty())
+        """A person can answer a question: stdin and stdout are terminals and stderr is not
+        reserved for JSON log lines."""
+        return bool(self.stdin is not None and self.stdin.isatty() and self.stdout.isatty()
+                    and self.log_format != "json")
+
+    @property
+    def dumb_terminal(self) -> bool:
+        """stderr cannot redraw a line: not a terminal, or TERM=dumb."""
+        return not self.stderr.isatty() or self.environ.get("TERM") == "dumb"
+
+    @property
+    def colour(self) -> bool:
+        """Colours on stderr: a terminal that can show them, and no NO_COLOR (https://no-color.org)."""
+        return not self.dumb_terminal and not self.environ.get("NO_COLOR")
 
     @property
     def log(self) -> Any:
@@ -50,18 +63,29 @@ class Environment:
             from migrator.util.logging import make_logger
 
             self._log = make_logger(self.stderr, log_format=self.log_format, log_file=self.log_file,
-                                    verbose=self.verbose)
+                                    verbose=self.verbose, colour=self.colour)
         return self._log
 
-    def emit(self, data: Any, text: str | None = None) -> None:
-        """Print a command's result: JSON (one document) or the text rendering."""
+    def emit(self, data: dict[str, Any], text: str | None = None) -> None:
+        """A command's result: printed as text now, or kept for the one JSON document the CLI
+        writes when the command ends (success or failure alike). Secrets redacted (util/redact.py)."""
+        from migrator.util.redact import redact, redact_text
+
+        data, text = redact(data), redact_text(text) if text is not None else None
         if self.json_output:
-            self.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
-        elif text is not None:
+            self.result = data if self.result is None else {**self.result, **data}
+            return
+        if text is not None:
             self.stdout.write(text if text.endswith("\n") else text + "\n")
-        self.stdout.flush()
+            self.stdout.flush()
 
     def say(self, text: str) -> None:
-        """Progress for a human; goes to stderr so stdout stays machine-readable."""
-        self.stderr.write(text + "\n")
+        """A note for a human, on stderr so stdout stays machine-readable (a JSON log line with
+        --log-format json, so stderr stays JSON only)."""
+        if self.log_format == "json":
+            self.log.info("cli.note", message=text)
+            return
+        from migrator.util.redact import redact_text
+
+        self.stderr.write(redact_text(text) + "\n")
         self.stderr.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -20,7 +21,8 @@ class MigrateError(Exception):
     """Base of every error the tool reports to the operator.
 
     `message` is one line for the operator and must never hold a secret;
-    `hint` optionally says what to do next.
+    `hint` optionally says what to do next; `report` is the report of the run that failed
+    (its `report_files` included), when one was written, so the CLI can say where it is.
     """
 
     exit_code: ExitCode = ExitCode.NOT_ROLLED_BACK
@@ -29,6 +31,7 @@ class MigrateError(Exception):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.report: dict[str, Any] | None = None
 
 
 class BadInput(MigrateError):

@@ -12,8 +12,14 @@ from typing import Annotated, Any, Literal, Mapping, Union
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from migrator.errors import BadInput
+from migrator.util.files import MIB, read_bounded
 
 SCHEMA_VERSION = 1
+PLAYBOOK_LIMIT = 1 * MIB  # a playbook is a page of YAML
+# Aliases and merge keys are YAML and allowed, but what they expand to is bounded: a 1 KB alias
+# bomb expands to billions of values.
+MAX_VALUES = 100_000
+MAX_DEPTH = 64
 
 
 class _Strict(BaseModel):
@@ -37,7 +43,10 @@ class MilvusSpec(_Strict):
             return self.metrics_url
         from urllib.parse import urlsplit
 
-        host = urlsplit(self.uri).hostname or "127.0.0.1"
+        # Cut the userinfo at its LAST `@` first: an unencoded `/` in a password would otherwise
+        # end the host part early and make the password's head the host.
+        rest = self.uri.split("://", 1)[-1]
+        host = urlsplit("http://" + rest.rsplit("@", 1)[-1]).hostname or "127.0.0.1"
         return f"http://{host}:9091"
 
 
@@ -129,11 +138,6 @@ class CommandRuntimeSpec(_Strict):
         return value
 
 
-class KubernetesStorageSpec(_Strict):
-    size: str = "10Gi"
-    storage_class: str | None = None
-
-
 class KubernetesRuntimeSpec(_Strict):
     """Helm or milvus-operator own the config: the tool emits the change and its kubectl commands."""
 
@@ -143,8 +147,13 @@ class KubernetesRuntimeSpec(_Strict):
     release: str  # the Helm release, or the Milvus CR's name for the operator
     chart: str = "milvus/milvus"
     kube_context: str | None = None
-    natsmq_storage: KubernetesStorageSpec = KubernetesStorageSpec()
+    # operator: the claim of the built-in MQ's volume (/var/lib/milvus), which the target MQ's
+    # persistence reuses; default `<release>-data`, the name the operator gives the claim it makes.
+    data_claim: str | None = None
     run_kubectl: bool = False  # apply runs the commands itself (kubectl/helm must be on PATH)
+
+    def claim(self) -> str:
+        return self.data_claim or f"{self.release}-data"
 
 
 RuntimeSpec = Annotated[
@@ -226,20 +235,19 @@ def load_playbook(path: Path) -> LoadedPlaybook:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise BadInput(f"--playbook {path}: cannot read it ({error.strerror})") from error
+    raw = read_bounded(path, PLAYBOOK_LIMIT, what="playbook")
     yaml = YAML(typ="rt")
     try:
         document = yaml.load(raw.decode("utf-8"))
     except (YAMLError, UnicodeDecodeError) as error:
         raise BadInput(f"{path}: not valid YAML: {str(error).splitlines()[0]}") from error
+    except RecursionError:
+        raise BadInput(f"{path}: not valid YAML: nested deeper than it can be read") from None
     if not isinstance(document, dict):
         raise BadInput(f"{path}: the playbook must be a mapping")
     base = path.resolve().parent
     try:
-        spec = Playbook.model_validate(_plain(document))
+        spec = Playbook.model_validate(_plain(document, path))
     except ValidationError as error:
         first = error.errors()[0]
         location, line = _locate(document, first["loc"])
@@ -249,12 +257,24 @@ def load_playbook(path: Path) -> LoadedPlaybook:
                           spec=_resolve_relative(spec, base))
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(k): _plain(v) for k, v in node.items()}
-    if isinstance(node, list):
-        return [_plain(v) for v in node]
-    return node
+def _plain(document: Any, path: Path) -> Any:
+    """The document as plain dicts and lists, with keys as strings; BadInput when it expands to
+    more than MAX_VALUES values or nests deeper than MAX_DEPTH (aliases are expanded here)."""
+    budget = [MAX_VALUES]
+
+    def plain(node: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise BadInput(f"{path}: the playbook expands to more than {MAX_VALUES} values (a YAML alias bomb?)")
+        if depth > MAX_DEPTH:
+            raise BadInput(f"{path}: the playbook nests more than {MAX_DEPTH} levels deep")
+        if isinstance(node, dict):
+            return {str(k): plain(v, depth + 1) for k, v in node.items()}
+        if isinstance(node, list):
+            return [plain(v, depth + 1) for v in node]
+        return node
+
+    return plain(document, 0)
 
 
 def _locate(document: Any, loc: tuple) -> tuple[str, int | None]:

@@ -45,16 +45,17 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         backup_dir: Path = typer.Argument(..., help="A backup directory."),
         to: Path = typer.Option(..., "--to", help="rocksmq.path to restore; its _meta_kv sibling is restored too."),
-        force: bool = typer.Option(False, "--force", help="Replace non-empty RocksDB directories."),
+        force: bool = typer.Option(False, "--force", help="Replace non-empty RocksDB directories (moved aside into <PATH>.replaced-<id>, not deleted)."),
     ) -> None:
         """Put both databases back (stop Milvus first)."""
         from migrator.cli.render import render_manifest
         from migrator.verbs import rocksmq as verbs
 
         env: Environment = ctx.obj
-        manifest = verbs.backup_restore(env, backup_dir, to, force=force)
-        env.emit({"restored_to": str(to), **manifest.to_dict()},
-                 render_manifest(f"restored to {to} from", manifest, backup_dir))
+        restored = verbs.backup_restore(env, backup_dir, to, force=force)
+        kept = f"\nthe replaced databases are kept in {restored.replaced_dir}" if restored.replaced_dir else ""
+        env.emit({"restored_to": str(to), **restored.to_dict()},
+                 render_manifest(f"restored to {to} from", restored.manifest, backup_dir) + kept)
 
     @backup_app.command("clean")
     def clean_command(

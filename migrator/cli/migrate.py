@@ -8,16 +8,57 @@ from typing import List, Optional
 import typer
 
 PlaybookOption = typer.Option(..., "--playbook", "-p", help="The deployment's playbook (playbooks/*.yaml).")
-TargetOption = typer.Option("natsmq", "--to", help="Target MQ: natsmq (default) or rocksmq.")
+TargetOption = typer.Option(None, "--to", help="Target MQ: natsmq (the default) or rocksmq.")
 SetOption = typer.Option(None, "--set", help="natsmq.server.KEY=VALUE for the NATS target (repeatable).")
+
+# Examples under each command's help; "\b" keeps click from re-flowing the lines.
+PLAN_EXAMPLES = """Examples:
+
+\b
+  milvus-migrate plan -p playbooks/systemd.yaml --out plan.json
+  milvus-migrate plan -p playbooks/systemd.yaml --set natsmq.server.port=4223 --out plan.json
+  milvus-migrate plan -p playbooks/systemd.yaml --to rocksmq      # back, before Milvus 2.6
+  milvus-migrate plan -p playbooks/systemd.yaml --output json     # for a script (exit 3: refused)
+"""
+
+APPLY_EXAMPLES = """Examples:
+
+\b
+  milvus-migrate apply plan.json --dry-run    # rehearse: read-only checks run, nothing changes
+  milvus-migrate apply plan.json              # asks before it starts; --yes does not ask
+  milvus-migrate apply -p playbooks/systemd.yaml --yes --output json
+  milvus-migrate apply --resume -p playbooks/systemd.yaml   # after a crash, kill -9 or Ctrl-C
+
+\b
+Exit: 0 done, 1 failed and rolled back, 2 bad input, 3 refused (nothing changed),
+4 failed and NOT rolled back (see `status`), 130 interrupted (`apply --resume`).
+"""
+
+STATUS_EXAMPLES = """Examples:
+
+\b
+  milvus-migrate status -p playbooks/systemd.yaml
+  milvus-migrate status -p playbooks/systemd.yaml --output json   # cron: exit 4 needs you
+
+\b
+Exit: 0 nothing to do (or a run in progress); 4 the last run failed or is unfinished,
+or writes are still denied (`next` says what to run); 3 could not tell (etcd, runtime).
+"""
+
+ROLLBACK_EXAMPLES = """Examples:
+
+\b
+  milvus-migrate rollback -p playbooks/systemd.yaml          # asks first
+  milvus-migrate rollback -p playbooks/systemd.yaml --yes    # a done run: migrates back
+"""
 
 
 def register(app: typer.Typer) -> None:
-    @app.command("plan")
+    @app.command("plan", epilog=PLAN_EXAMPLES)
     def plan_command(
         ctx: typer.Context,
         playbook: Path = PlaybookOption,
-        to: str = TargetOption,
+        to: Optional[str] = TargetOption,
         set_: Optional[List[str]] = SetOption,
         out: Optional[Path] = typer.Option(None, "--out", help="Write the plan (JSON) here."),
     ) -> None:
@@ -28,17 +69,18 @@ def register(app: typer.Typer) -> None:
         from migrator.verbs.plan import plan as make_plan
 
         env = ctx.obj
-        plan = make_plan(env, playbook, target=to, sets=parse_sets(set_ or []), out=out)
+        plan = make_plan(env, playbook, target=to or "natsmq", sets=parse_sets(set_ or []), out=out)
         env.emit(plan.to_dict(), render_plan(plan, out))
         if plan.errors:
-            raise Refused(f"preflight found {len(plan.errors)} problem(s); see the findings above")
+            raise Refused(f"preflight found {len(plan.errors)} problem(s); see the findings above",
+                          hint="fix them and plan again; nothing was changed")
 
-    @app.command("apply")
+    @app.command("apply", epilog=APPLY_EXAMPLES)
     def apply_command(
         ctx: typer.Context,
         plan_file: Optional[Path] = typer.Argument(None, help="A plan from `milvus-migrate plan --out`."),
         playbook: Optional[Path] = typer.Option(None, "--playbook", "-p", help="Plan and apply in one go."),
-        to: str = TargetOption,
+        to: Optional[str] = TargetOption,
         set_: Optional[List[str]] = SetOption,
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Rehearse: read-only checks run, nothing changes."),
@@ -55,17 +97,21 @@ def register(app: typer.Typer) -> None:
                        yes=yes, dry_run=dry_run, resume=resume, rollback_on_failure=not no_rollback)
         env.emit(report, render_report(report))
 
-    @app.command("status")
+    @app.command("status", epilog=STATUS_EXAMPLES)
     def status_command(ctx: typer.Context, playbook: Path = PlaybookOption) -> None:
-        """Where a migration stands (the journal), and whether Milvus is denying writes now."""
+        """Where a migration stands (the journal), and whether writes are denied now."""
         from migrator.cli.render import render_status
-        from migrator.verbs.status import status
+        from migrator.errors import NotRolledBack
+        from migrator.verbs.status import needs_operator, status
 
         env = ctx.obj
         result = status(env, playbook)
         env.emit(result, render_status(result))
+        problem = needs_operator(result)
+        if problem:
+            raise NotRolledBack(problem, hint=result.get("next"))
 
-    @app.command("rollback")
+    @app.command("rollback", epilog=ROLLBACK_EXAMPLES)
     def rollback_command(
         ctx: typer.Context,
         playbook: Path = PlaybookOption,
@@ -81,7 +127,8 @@ def register(app: typer.Typer) -> None:
 
     @app.command("verify")
     def verify_command(ctx: typer.Context, playbook: Path = PlaybookOption) -> None:
-        """The post-migration checks on their own (for cron or CI); exit 4 when one fails."""
+        """The post-migration checks on their own (for cron or CI); exit 4 when one fails, 3 when
+        Milvus cannot be reached."""
         from migrator.cli.render import render_verify
         from migrator.errors import NotRolledBack
         from migrator.verbs.verify import verify
@@ -90,4 +137,6 @@ def register(app: typer.Typer) -> None:
         result = verify(env, playbook)
         env.emit(result, render_verify(result))
         if not result["ok"]:
-            raise NotRolledBack("verify found rows or collections missing since the migration")
+            raise NotRolledBack("verify found rows or collections missing since the migration",
+                                hint="the report of the migration has the counts it saw; "
+                                     "docs/troubleshooting.md says what to check")

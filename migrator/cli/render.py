@@ -1,12 +1,43 @@
-"""Every text rendering for a terminal (JSON output needs none): plans, reports, status, config,
-inspect, backups, playbooks, the sandbox."""
+"""Every rendering of a result: the text for a terminal (plans, reports, status, config, inspect,
+backups, playbooks, the sandbox, errors) and the one JSON document of --output json."""
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from migrator.migration.plan import Plan
+from migrator.util.redact import redact_text
+
+# Version of the --output json document. The keys below are its contract (docs/runbook.md,
+# "Automation"); a command's own data sits beside them.
+OUTPUT_SCHEMA_VERSION = 1
+
+
+def result_document(data: dict[str, Any], failure: Any = None) -> str:
+    """One JSON object for a command's end: `schema_version`, `ok`, `exit_code`, and on a failure
+    `error`, `hint` and `report` (the JSON report's path, when a run wrote one), then the
+    command's own data (a failed apply's report included)."""
+    document: dict[str, Any] = {"schema_version": OUTPUT_SCHEMA_VERSION, "ok": failure is None,
+                                "exit_code": 0 if failure is None else failure.exit_code}
+    if failure is not None:
+        document.update(error=redact_text(failure.message),
+                        hint=redact_text(failure.hint) if failure.hint else None,
+                        report=failure.report_path)
+    for key, value in data.items():
+        document.setdefault(key, value)
+    return json.dumps(document, indent=2, default=str)
+
+
+def render_failure(message: str, hint: str | None, report_path: str | None) -> str:
+    lines = [f"error: {message}"]
+    if hint:
+        lines.append(f"hint: {hint}")
+    if report_path:
+        lines.append(f"report: {report_path}")
+    return "\n".join(lines)
 
 
 def render_plan(plan: Plan, out: Path | None) -> str:
@@ -19,8 +50,11 @@ def render_plan(plan: Plan, out: Path | None) -> str:
     kubernetes = plan.facts.get("kubernetes")
     if kubernetes:
         lines += ["", *_kubernetes_change(kubernetes), ""]
-    else:
+    elif plan.config_target:
         lines += ["", f"config change ({plan.config_target}):", plan.config_diff.rstrip() or "  (none)", ""]
+    else:
+        lines.append("")
+    lines += _plan_facts(plan.facts)
     if plan.snapshot:
         snap = plan.snapshot["collections"]
         lines.append(f"collections: {len(snap)}, rows: {sum(c['rows'] for c in snap)}, "
@@ -37,6 +71,77 @@ def render_plan(plan: Plan, out: Path | None) -> str:
             lines.append(f"the change's files are written in {kubernetes['out_dir']}; apply runs the commands "
                          "only with runtime.run_kubectl: true, otherwise it prints them for you to run")
     return "\n".join(lines)
+
+
+def _plan_facts(facts: dict[str, Any]) -> list[str]:
+    """Who sets the MQ keys, the target store, the road to 2.6: each a block ending in a blank line."""
+    lines = []
+    if facts.get("config_sources"):
+        settings = facts["config_sources"]
+        per_key = Counter(item["key"] for item in settings)
+        # mq.type always; another key only where more than one source sets it or one is not obeyed.
+        shown = [item for item in settings if item["key"] == "mq.type" or per_key[item["key"]] > 1
+                 or item["status"] != "wins"]
+        hidden = len(per_key) - len({item["key"] for item in shown})
+        lines += ["who sets mq.type and natsmq.* (per key, the one Milvus goes by first):", *_config_sources(shown)]
+        if hidden:
+            lines.append(f"  (and {hidden} natsmq key(s) set by one file each: `--output json` lists them)")
+        lines.append("")
+    if facts.get("mq_pin"):
+        pin = facts["mq_pin"]
+        lines += [f"2.6 MQ pin {pin['key']}: {pin['value'] if pin['value'] is not None else '(not read)'}", ""]
+    if facts.get("target_store"):
+        lines += [*_target_store(facts["target_store"]), ""]
+    if facts.get("road"):
+        lines += [*_road(facts["road"]), ""]
+    return lines
+
+
+def _config_sources(settings: list[dict[str, Any]]) -> list[str]:
+    width = max(len(item["key"]) for item in settings)
+    lines = []
+    for item in settings:
+        status = item["status"] + (f": {item['note']}" if item["note"] else "")
+        lines.append(f"  {item['key'].ljust(width)} = {_shown(item['raw'])}  {item['source']}  [{status}]")
+    return lines
+
+
+def _target_store(store: dict[str, Any]) -> list[str]:
+    kind = "NATS store" if store["kind"] == "natsmq" else "RocksMQ"
+    where = " + ".join(store["paths"])
+    if store["empty"]:
+        return [f"target store ({kind}): {where}: empty"]
+    contents = store["contents"]
+    action = {"move-aside": "apply moves it aside (kept) before the restart", "keep": "Milvus runs on it now"}
+    lines = [f"target store ({kind}): {where}: NOT empty, {_size(contents.get('bytes_on_disk', 0))} on disk; "
+             f"{action.get(store['action'], store['action'])}"]
+    if store["kind"] == "natsmq":
+        lines.append(f"  {len(contents['streams'])} stream(s), oldest created {contents.get('oldest_stream_created') or '-'}, "
+                     f"last written {contents.get('newest_write') or '-'}")
+        for stream in contents["streams"]:
+            age = "-" if stream["max_age_ns"] is None else f"{stream['max_age_ns'] // 60_000_000_000} min"
+            lines.append(f"    {stream['account']}/{stream['name']:<32} {_size(stream['bytes_on_disk']):>10}  "
+                         f"max age {age}" + (f"  ({stream['problem']})" if stream["problem"] else ""))
+    elif "problem" in contents:
+        lines.append(f"  not readable as a RocksMQ: {contents['problem']}")
+    else:
+        lines.append(f"  {contents['topics']} topic(s), {contents['messages']} message(s), "
+                     f"{_size(contents['bytes'])} of payload, {contents.get('oldest_time') or '-'} .. "
+                     f"{contents.get('newest_time') or '-'}")
+    return lines
+
+
+def _road(road: dict[str, Any]) -> list[str]:
+    lines = [f"the road to Milvus 2.6 (Milvus {road['version']}, on {road['mq_now']} now; tested live: "
+             f"{road['tested_live']}):"]
+    lines += [f"  {number}. [{step['when']}] {step['text']}" for number, step in enumerate(road["steps"], 1)]
+    alter = road.get("alter_wal")
+    if alter:
+        lines.append(f"  AlterWAL: POST {alter['url']} {json.dumps(alter['body'])}; done when {alter['done_when']}")
+        for condition in alter["preconditions"]:
+            mark = {True: "yes", False: "NO", None: "?"}[condition["met"]]
+            lines.append(f"    [{mark:>3}] {condition['name']}: {condition['detail']}")
+    return lines
 
 
 def _kubernetes_change(kubernetes: dict[str, Any]) -> list[str]:
@@ -74,6 +179,18 @@ def render_status(result: dict[str, Any]) -> str:
     for step in result.get("steps", []):
         seconds = "" if step["seconds"] is None else f" {step['seconds']:.1f}s"
         lines.append(f"  {step['id']:22} {step['state']:12}{seconds}  {step['summary'] or ''}")
+    for entry in result.get("writes", []):
+        lines.append(f"  writes {entry['action']} by hand at {entry['at']} ({entry['file']}): {entry['proof']}")
+    return "\n".join(lines)
+
+
+def render_writes(result: dict[str, Any]) -> str:
+    lines = [f"writes {result['writes']}: forceDeny in {result['file']}"
+             f"{'' if result['changed'] else ' (already so)'}; {result['proof']}"]
+    if result.get("journal"):
+        lines.append(f"recorded in {result['journal']}")
+    if result.get("warning"):
+        lines.append(f"warning: {result['warning']}")
     return "\n".join(lines)
 
 
@@ -99,6 +216,13 @@ def render_config(data: dict[str, Any]) -> str:
     text = [f"files (lowest precedence first): {', '.join(data['files'])}", f"etcd: {data['etcd']}",
             f"mq in use: {data['mq_type']}", ""]
     text += [f"{item['key'].ljust(width)} = {_shown(item['raw'])}  ({item['source']})" for item in settings]
+    if data.get("mq_pin"):
+        pin = data["mq_pin"]
+        value = pin["value"] if pin["value"] is not None else "(not read)"
+        text += ["", f"2.6 MQ pin {pin['key']} = {value}" + (f"  ({pin['note']})" if pin.get("note") else "")]
+    if data.get("sources"):
+        text += ["", "who sets mq.type and natsmq.* (per key, the one Milvus goes by first):",
+                 *_config_sources(data["sources"])]
     return "\n".join(text)
 
 

@@ -3,6 +3,10 @@
 Milvus reads `<etcd.rootPath>/config/<a>/<b>/<c>` and formats the part after `config/` like a key,
 so `by-dev/config/mq/type` sets `mq.type` over both files and environment. Milvus only adds this
 source when it uses an external etcd (`etcd.use.embed: false`).
+
+Milvus 2.6 pins its MQ at `<rootPath>/config/mqtype` (milvus/etcd.py, MQ_PIN_NAME). That name
+formats to `mqtype`, like `mq.type`, so it is read here as what it is to Milvus: an etcd override
+of mq.type (2.3-2.5 with an external etcd obey it too). `config/layers.py` labels it the 2.6 pin.
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from migrator.milvus.etcd import EtcdUnreachable, base_url, read_config_keys
 class EtcdValue:
     key: str  # the full etcd key, e.g. by-dev/config/mq/type
     value: str
+    name: str = ""  # the part after `config/` that Milvus formats: mq/type, mqtype, natsmq.server.port
+
+    @property
+    def formatted(self) -> str:
+        return format_key(self.name)
 
 
 @dataclass(frozen=True)
@@ -31,8 +40,9 @@ class EtcdSource:
     def url(self) -> str:
         return base_url(self.endpoint)
 
-    def read_config(self, root_path: str) -> dict[str, EtcdValue]:
-        """Every config override under `<root_path>/config/`, by formatted key.
+    def read_config(self, root_path: str) -> list[EtcdValue]:
+        """Every key under `<root_path>/config/`, in etcd's (sorted) order: when two names format
+        alike (`mq/type`, `mqtype`), the later one wins, as in Milvus's map of them.
 
         Raises Refused when etcd cannot be read: an override there would win over any file
         edit, so not knowing it is not a reason to go on.
@@ -41,7 +51,7 @@ class EtcdSource:
             items = read_config_keys(self.endpoint, root_path, timeout=self.timeout)
         except EtcdUnreachable as error:
             raise self._unreadable(error.reason) from None
-        return {format_key(name): EtcdValue(key, value) for name, (key, value) in items.items()}
+        return [EtcdValue(key, value, name) for name, (key, value) in items.items()]
 
     def _unreadable(self, reason: str) -> Refused:
         return Refused(

@@ -18,7 +18,7 @@ MQ_TYPES_BEFORE_2_6 = ("default", "pulsar", "kafka", "rocksmq", "natsmq")
 MQ_TYPES_FROM_2_6 = ("default", "pulsar", "kafka", "rocksmq", "woodpecker")
 
 # Every natsmq.server.* key of Milvus 2.3-2.5, in the order milvus.yaml lists them, with the
-# compiled-in default Milvus uses when no source sets it (milvus-facts.md, "natsmq settings").
+# compiled-in default Milvus uses when no source sets it (docs/milvus.md, "natsmq settings").
 NATSMQ_DEFAULTS: dict[str, object] = {
     "natsmq.server.port": 4222,
     "natsmq.server.storeDir": "/var/lib/milvus/nats",

@@ -17,6 +17,7 @@ import errno
 import hashlib
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 
@@ -218,21 +219,26 @@ def keep_original(path: Path, dest_dir: Path) -> tuple[Path, str]:
 
     Returns (copy, sha256 hex) and writes `<copy>.sha256` in `sha256sum -c` format. A copy with
     the same content already there is reused (a resumed run), a different one is not overwritten.
+    Neither the copy nor its `.sha256` is written through a symlink planted in `dest_dir` (each is
+    replaced atomically), and a symlink or non-regular file there is never taken for a kept copy.
     """
+    from migrator.config.yamldoc import CONFIG_LIMIT
+    from migrator.errors import BadInput
+    from migrator.util.files import read_bounded
+
     source = Path(os.path.realpath(path))
     try:
-        data = source.read_bytes()
-    except OSError as error:
-        raise Refused(f"cannot read {source} to keep a copy: {error.strerror or error}") from None
+        data = read_bounded(source, CONFIG_LIMIT, what="config file")
+    except BadInput as error:
+        raise Refused(f"cannot keep a copy of {source}: {error.message}") from None
     digest = hashlib.sha256(data).hexdigest()
     dest_dir = Path(dest_dir)
     try:
         dest_dir.mkdir(parents=True, exist_ok=True)
         copy = _free_name(dest_dir, f"{source.name}.original", data)
-        if not copy.exists():
-            write_bytes_atomic(copy, data)
-            os.chmod(copy, source.stat().st_mode & 0o777)
-        Path(f"{copy}.sha256").write_text(f"{digest}  {copy.name}\n", encoding="utf-8")
+        if not os.path.lexists(copy):
+            write_bytes_atomic(copy, data, mode=source.stat().st_mode & 0o777)
+        write_bytes_atomic(Path(f"{copy}.sha256"), f"{digest}  {copy.name}\n".encode("utf-8"), mode=0o644)
         fsync_path(dest_dir)
     except OSError as error:
         raise Refused(f"cannot keep a copy of {source} in {dest_dir}: {error.strerror or error}") from None
@@ -240,11 +246,19 @@ def keep_original(path: Path, dest_dir: Path) -> tuple[Path, str]:
 
 
 def _free_name(directory: Path, name: str, data: bytes) -> Path:
+    """`name`, or `name.2`, ...: the first that is free or a regular file holding `data` already."""
     candidate, number = directory / name, 1
-    while candidate.exists() and candidate.read_bytes() != data:
+    while os.path.lexists(candidate) and not _holds(candidate, data):
         number += 1
         candidate = directory / f"{name}.{number}"
     return candidate
+
+
+def _holds(candidate: Path, data: bytes) -> bool:
+    status = os.lstat(candidate)
+    if not stat.S_ISREG(status.st_mode) or status.st_size != len(data):
+        return False
+    return candidate.read_bytes() == data
 
 
 def _temp_beside(target: Path, suffix: str = ".tmp") -> tuple[int, str]:

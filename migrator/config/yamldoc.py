@@ -3,6 +3,12 @@
 The file is composed (not constructed) with ruamel.yaml: nodes keep their start and end marks
 (line, column), which is all a line-level edit needs, and composing with the C parser is several
 times faster than a round-trip load. Every problem is a BadInput naming file:line:col.
+
+Bounded and unambiguous: a file over CONFIG_LIMIT, a FIFO or a device is refused before parsing;
+aliases (`*name`) and merge keys (`<<`) are refused, since a line-level edit of a value defined
+elsewhere would change every key sharing it (and an alias bomb expands exponentially); two keys
+that Milvus reads as one (`type` and `Type`: it ignores case, `_` and `.`) are refused, since
+which one it reads is the order of a Go map walk.
 """
 
 from __future__ import annotations
@@ -14,6 +20,12 @@ from typing import Any, Iterator
 
 from migrator.config.keys import format_key
 from migrator.errors import BadInput
+from migrator.util.files import MIB, read_bounded
+
+# milvus.yaml is ~40 KB; a config file 100 times that is not one Milvus was given on purpose.
+CONFIG_LIMIT = 4 * MIB
+MAX_DEPTH = 64  # Milvus's own files nest 6 deep
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 # The line breaks YAML (and so the marks' line numbers) count.
 _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
@@ -78,12 +90,7 @@ def split_lines(text: str) -> list[str]:
 
 def read_document(path: Path) -> YamlDocument:
     """Read and parse `path`; BadInput for an unreadable file, bad encoding or bad YAML."""
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such file") from None
-    except OSError as error:
-        raise BadInput(f"{path}: cannot read: {error.strerror or error}") from None
+    data = read_bounded(path, CONFIG_LIMIT, what="config file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -107,28 +114,63 @@ def parse_document(path: Path, text: str) -> YamlDocument:
         raise BadInput(f"{where}: invalid YAML: {problem}") from None
     except YAMLError as error:
         raise BadInput(f"{path}: invalid YAML: {error}") from None
+    except RecursionError:
+        raise BadInput(f"{path}: invalid YAML: nested deeper than Python can parse") from None
     if root is not None and root.id != "mapping":
         raise BadInput(
             f"{path}:{root.start_mark.line + 1}:{root.start_mark.column + 1}: the top level must be a mapping of sections, not a {root.id}"
         )
     document = YamlDocument(path=path, text=text, root=root)
     if root is not None:
-        _check_duplicates(document, root, ())
+        _check_duplicates(document, root)
     return document
 
 
-def _check_duplicates(document: YamlDocument, node: Any, prefix: tuple[str, ...]) -> None:
-    seen: dict[str, Any] = {}
-    for key_node, value_node in node.value:
-        if key_node.id != "scalar":
-            _raise_at(document, key_node, "a key must be a plain name")
-        name = key_node.value
-        if name in seen:
-            first = seen[name].start_mark.line + 1
-            _raise_at(document, key_node, f"duplicate key {'.'.join((*prefix, name))} (first at line {first})")
-        seen[name] = key_node
-        if value_node.id == "mapping":
-            _check_duplicates(document, value_node, (*prefix, name))
+def _check_duplicates(document: YamlDocument, root: Any) -> None:
+    """Refuse what Milvus would read differently from this tool: an alias or a merge key, a key
+    that is not a plain name, a duplicate key, two keys Milvus formats alike, nesting past MAX_DEPTH."""
+    seen_nodes: set[int] = set()
+    formatted: dict[str, Any] = {}
+    # Iterative depth-first walk: a deeply nested file must not exhaust Python's stack.
+    pending: list[tuple[Any, tuple[str, ...], Any]] = [(root, (), None)]
+    while pending:
+        node, prefix, key_node = pending.pop()
+        if id(node) in seen_nodes:
+            _raise_at(document, key_node if key_node is not None else node,
+                      f"{'.'.join(prefix) or 'a value'} holds a YAML alias (*name): aliases are not "
+                      "supported in a config file the tool reads and edits; write the value out")
+        seen_nodes.add(id(node))
+        if len(prefix) > MAX_DEPTH:
+            _raise_at(document, node, f"nested more than {MAX_DEPTH} levels deep")
+        if node.id == "sequence":
+            pending.extend((item, prefix, key_node) for item in reversed(node.value))
+            continue
+        if node.id != "mapping":
+            continue
+        names: dict[str, Any] = {}
+        children = []
+        for child_key, value_node in node.value:
+            if child_key.tag == MERGE_TAG or (child_key.id == "scalar" and child_key.value == "<<" and not child_key.style):
+                _raise_at(document, child_key, "a YAML merge key (<<) is not supported in a config file the tool "
+                          "reads and edits; write the keys out")
+            if child_key.id != "scalar":
+                _raise_at(document, child_key, "a key must be a plain name")
+            name = child_key.value
+            if name in names:
+                first = names[name].start_mark.line + 1
+                _raise_at(document, child_key, f"duplicate key {'.'.join((*prefix, name))} (first at line {first})")
+            names[name] = child_key
+            path = (*prefix, name)
+            if value_node.id != "mapping":
+                key = format_key(".".join(path))
+                if key in formatted:
+                    other = formatted[key]
+                    _raise_at(document, child_key,
+                              f"{'.'.join(path)} is spelled twice ({other[0]} at line {other[1].start_mark.line + 1}): "
+                              "Milvus ignores case, '_' and '.' in keys and reads one of them at random; keep one")
+                formatted[key] = (".".join(path), child_key)
+            children.append((value_node, path, child_key))
+        pending.extend(reversed(children))
 
 
 def _raise_at(document: YamlDocument, node: Any, message: str) -> None:

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from migrator.errors import BadInput, Refused
-from migrator.util.files import write_bytes_atomic
+from migrator.util.files import MIB, open_no_follow, read_bounded, write_bytes_atomic
+from migrator.util.redact import redact
 
 SCHEMA_VERSION = 1
+JOURNAL_LIMIT = 64 * MIB  # a journal holds the plan (snapshot of every collection) and step data
 
 # Journal statuses
 RUNNING = "running"
@@ -27,6 +29,7 @@ FAILED = "failed"  # failed, not rolled back: the operator decides (rollback or 
 INTERRUPTED = "interrupted"
 ROLLING_BACK = "rolling-back"
 ROLLED_BACK = "rolled-back"
+STATUSES = (RUNNING, DONE, FAILED, INTERRUPTED, ROLLING_BACK, ROLLED_BACK)
 
 
 def _now() -> str:
@@ -63,14 +66,16 @@ class Journal:
 
     @classmethod
     def load(cls, path: Path) -> "Journal | None":
-        if not path.exists():
+        if not os.path.lexists(path):
             return None
+        raw = read_bounded(path, JOURNAL_LIMIT, what="journal")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as error:
-            raise BadInput(f"{path}: unreadable journal ({error})") from error
-        if data.get("schema_version") != SCHEMA_VERSION:
-            raise BadInput(f"{path}: journal schema {data.get('schema_version')} is not {SCHEMA_VERSION}")
+            data = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
+            raise BadInput(f"{path}: unreadable journal ({error})", hint=_JOURNAL_HINT) from error
+        problem = _shape_problem(data)
+        if problem:
+            raise BadInput(f"{path}: not a milvus-migrate journal: {problem}", hint=_JOURNAL_HINT)
         return cls(path, data)
 
     # A dry run keeps its journal in memory only: it must change nothing on disk.
@@ -78,7 +83,8 @@ class Journal:
 
     def save(self) -> None:
         if not self.dry_run:
-            write_json_atomic(self.path, self.data)
+            # Step errors and summaries quote Milvus and runtime messages: redacted like any output.
+            write_json_atomic(self.path, redact(self.data))
 
     @property
     def status(self) -> str:
@@ -146,31 +152,40 @@ class DeploymentLock:
         self._handle: Any = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+", encoding="utf-8")  # noqa: SIM115 - held for the run
+        # The lock file is opened without following a link (a planted symlink would make root
+        # truncate its target) and created 0600.
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise Refused(f"cannot create {self.path.parent}: {error.strerror or error}") from None
+        handle = os.fdopen(open_no_follow(self.path, os.O_RDWR | os.O_CREAT), "r+", encoding="utf-8")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
             handle.seek(0)
-            holder = handle.read().strip() or "unknown process"
+            holder = handle.read(400).strip() or "unknown process"
             handle.close()
             raise Refused(f"another migration holds {self.path}: {holder}",
                           hint="wait for it, or check `milvus-migrate status`") from error
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {_now()}\n")
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} on {socket.gethostname()} since {_now()}\n")
+            handle.flush()
+        except OSError as error:
+            handle.close()
+            raise Refused(f"cannot write {self.path}: {error.strerror or error}") from None
         self._handle = handle
 
     def held_by_other(self) -> str | None:
         """The holder's description when another process holds the lock, else None (read-only check)."""
-        if not self.path.exists():
+        if not os.path.lexists(self.path):
             return None
-        with open(self.path, encoding="utf-8") as handle:
+        with os.fdopen(open_no_follow(self.path, os.O_RDONLY), encoding="utf-8") as handle:
             try:
                 fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                return handle.read().strip() or "unknown process"
+                return handle.read(400).strip() or "unknown process"
             fcntl.flock(handle, fcntl.LOCK_UN)
         return None
 
@@ -187,3 +202,33 @@ class DeploymentLock:
     def __exit__(self, *exc: object) -> None:
         self.release()
 
+
+
+_JOURNAL_HINT = "move it aside if it is not the journal of this deployment's last migration"
+
+
+def _shape_problem(data: Any) -> str | None:
+    """What makes `data` not a journal this version wrote (None when it is one): the fields every
+    reader of the journal relies on, with their types."""
+    if not isinstance(data, dict):
+        return f"a JSON {type(data).__name__}, not an object"
+    if data.get("schema_version") != SCHEMA_VERSION:
+        return f"schema {data.get('schema_version')!r} is not {SCHEMA_VERSION}"
+    expected = {"run_id": str, "status": str, "started_at": str, "plan": dict, "steps": dict, "rollback": dict}
+    for key, kind in expected.items():
+        if not isinstance(data.get(key), kind):
+            return f"{key} must be a {'mapping' if kind is dict else 'string'}"
+    if data["status"] not in STATUSES:
+        return f"status {data['status']!r} is not one of {', '.join(STATUSES)}"
+    for optional, kinds in (("error", (str, type(None))), ("ended_at", (str, type(None))), ("marks", dict),
+                            ("phase", str)):
+        if optional in data and not isinstance(data[optional], kinds):
+            return f"{optional} has the wrong type"
+    for step_id, entry in data["steps"].items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("state", ""), str) \
+                or not isinstance(entry.get("data", {}), dict):
+            return f"steps.{step_id} must be a mapping with a state and a data mapping"
+    marks = data.get("marks", {})
+    if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in marks.values()):
+        return "marks must map names to numbers"
+    return None

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from migrator.migration.plan import Plan
 
 PERSISTED_MOUNT = "/var/lib/milvus"  # the chart's and the operator's data volume in the standalone pod
-_ROLLOUT_TIMEOUT = "15m"  # the first seek per channel on a new MQ is slow (milvus-facts)
+_ROLLOUT_TIMEOUT = "15m"  # the first seek per channel on a new MQ is slow (docs/milvus.md)
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,10 @@ def _kubectl(spec: KubernetesRuntimeSpec, *args: str) -> list[str]:
 
 
 def deployment_name(spec: KubernetesRuntimeSpec) -> str:
+    """The standalone Deployment: the operator names it `<CR name>-milvus-standalone`; the chart
+    `<fullname>-standalone`, its fullname being the release alone when that contains `milvus`."""
+    if spec.manager == "helm" and "milvus" in spec.release:
+        return f"{spec.release}-standalone"
     return f"{spec.release}-milvus-standalone"
 
 
@@ -95,19 +99,42 @@ def change_for(spec: KubernetesRuntimeSpec, target: str, natsmq: Mapping[str, An
         helm = ["helm", "upgrade", spec.release, spec.chart, *context, "-n", spec.namespace,
                 "--reuse-values", "-f", str(out_dir / name)]
         return KubernetesChange(target, {name: text.getvalue()}, [helm, rollout])
-    dependencies: dict[str, Any] = {"msgStreamType": target}
-    config: dict[str, Any] = {}
-    if target == "natsmq":
-        claim: dict[str, Any] = {"accessModes": ["ReadWriteOnce"],
-                                 "resources": {"requests": {"storage": spec.natsmq_storage.size}}}
-        if spec.natsmq_storage.storage_class:
-            claim["storageClassName"] = spec.natsmq_storage.storage_class
-        dependencies["natsmq"] = {"persistence": {"enabled": True, "persistentVolumeClaim": {"spec": claim}}}
-        config = {"natsmq": {"server": server}}
+    # rocksmq and natsmq have a persistence block each (default off: an emptyDir). The target's
+    # reuses the volume the source's claim gives /var/lib/milvus, so the store persists and the
+    # old MQ's data stays beside it for a rollback.
+    persistence = {"enabled": True, "persistentVolumeClaim": {"existingClaim": spec.claim()}}
+    dependencies: dict[str, Any] = {"msgStreamType": target, target: {"persistence": persistence}}
+    config = {"natsmq": {"server": server}} if target == "natsmq" else {}
     patch = {"spec": {"dependencies": dependencies, **({"config": config} if config else {})}}
     name = f"milvus-patch-{target}.json"
     kubectl_patch = _kubectl(spec, "patch", "milvus", spec.release, "--type", "merge", "--patch-file", str(out_dir / name))
-    return KubernetesChange(target, {name: json.dumps(patch, indent=2) + "\n"}, [kubectl_patch, rollout])
+    # The operator only rewrites the ConfigMap (updateConfigMapOnly defaults to true) and the pod
+    # template keeps the same claim: without a restart Milvus keeps running on the old MQ.
+    restart = _kubectl(spec, "rollout", "restart", f"deployment/{deployment_name(spec)}")
+    return KubernetesChange(target, {name: json.dumps(patch, indent=2) + "\n"}, [kubectl_patch, restart, rollout])
+
+
+def change_findings(spec: KubernetesRuntimeSpec, target: str) -> list[Finding]:
+    """The traps of the manager that owns the config, for the plan to say."""
+    if spec.manager == "operator":
+        return [
+            Finding("info", "runtime.data_claim",
+                    f"spec.dependencies.{target}.persistence reuses the claim {spec.claim()} "
+                    f"({'runtime.data_claim' if spec.data_claim else 'the name the operator gives the claim it makes, <release>-data'}): "
+                    f"without it the {target} store would land on an emptyDir and die with the pod. If "
+                    "spec.dependencies.rocksmq.persistence.persistentVolumeClaim.existingClaim names another claim, "
+                    "set runtime.data_claim to it (`kubectl get milvus NAME -o yaml` shows it)"),
+            Finding("warning", "runtime.manager",
+                    "milvus-operator only updates the ConfigMap on this change (spec.components.updateConfigMapOnly "
+                    "defaults to true) and the pod template does not change: Milvus keeps running on the old MQ until "
+                    f"it restarts, so the commands include `kubectl rollout restart deployment/{deployment_name(spec)}`"),
+        ]
+    return [Finding("warning", "standalone.messageQueue",
+                    f"the values set standalone.messageQueue: {target} explicitly; keep it in every later upgrade. "
+                    "Chart 5.x (milvus-5.0.0 and later, Milvus 2.6) defaults it to woodpecker and, on an upgrade with "
+                    "the default, keeps the Deployment's sticky `milvus.io/message-queue` annotation, or renders rocksmq "
+                    "where there is none (charts before 5.0 never wrote it): a release upgraded without the explicit "
+                    "value silently changes its MQ, and 2.6 has no natsmq at all")]
 
 
 def run_change(change: KubernetesChange, spec: KubernetesRuntimeSpec, out_dir: Path, timeout_s: float = 1200.0) -> None:
@@ -138,6 +165,7 @@ def build_kubernetes_plan(
     CR patch) and the commands that roll it out. No config file is read: none is on this machine.
     Milvus answers for its version and collections when its uri is reachable (a port-forward);
     when it is not, the change is still emitted, with a warning."""
+    from migrator.config.layers import parse_release
     from migrator.migration import preflight
     from migrator.migration.plan import Plan, PlannedStep
     from migrator.migration.planner import (
@@ -146,6 +174,7 @@ def build_kubernetes_plan(
         provenance,
         target_changes,
     )
+    from migrator.migration.road import Deployment, road_for
     from migrator.milvus.client import MilvusAdapter, MilvusError
 
     spec = loaded.spec
@@ -172,7 +201,16 @@ def build_kubernetes_plan(
     findings.append(Finding("warning", "migration",
                                 "on Kubernetes the tool neither denies writes nor runs FlushAll: do both before the "
                                 "rollout, or rows not yet flushed are lost (docs/deployments/kubernetes.md)"))
+    findings += change_findings(spec.runtime, target)
+    findings.append(Finding("info", "target_store",
+                            f"the {target} store is inside the pod and is not checked here: if "
+                            f"{PERSISTED_MOUNT} already holds one from an earlier run, move it aside before the rollout "
+                            f"(`kubectl exec deploy/{deployment_name(spec.runtime)} -- ls {PERSISTED_MOUNT}`)"))
+    if version != "unknown":
+        findings += preflight.road_findings(version, source, target)
     findings += preflight.state_findings(spec.migration.state_dir)
+    found_road = road_for(version, parse_release(version) if version != "unknown" else None, source, target,
+                          Deployment("kubernetes", None, None, spec.milvus.health_url()))
 
     plan = Plan(
         **provenance(loaded),
@@ -187,7 +225,8 @@ def build_kubernetes_plan(
         layers={},  # no local config layer: staleness is the playbook's digest alone
         snapshot=snapshot,
         facts={"kubernetes": {**change.to_dict(), "manager": spec.runtime.manager, "out_dir": str(out_dir),
-                              "run_kubectl": spec.runtime.run_kubectl}},
+                              "run_kubectl": spec.runtime.run_kubectl},
+               **({"road": found_road.to_dict()} if found_road else {})},
         findings=findings,
     )
     plan.steps = [PlannedStep("write-files", f"write {', '.join(change.files)} into {out_dir}")]

@@ -3,21 +3,33 @@
 It carries the sha256 of the playbook and of every config layer so `apply` can refuse a plan
 that no longer describes the deployment, and it carries no secret (the token stays in the
 environment; URIs are redacted).
+
+A saved plan is sealed by its own content: `digest` is the sha256 of its canonical JSON without
+the digest field. A plan whose digest does not match was edited by hand or damaged (BadInput,
+exit 2); one that matches but whose fields do not fit the playbook and the deployment is refused
+(`check_fresh`, exit 3). The digest is no signature (anyone can recompute it): the field checks
+are what keep a crafted plan from steering apply. See docs/decisions/0014-hostile-input.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from migrator.errors import BadInput, Refused
-from migrator.findings import Finding
+from migrator.findings import LEVELS, Finding
+from migrator.util.files import MIB, read_bounded
 from migrator.util.redact import redact
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the digest
+PLAN_LIMIT = 64 * MIB
+TARGETS = ("natsmq", "rocksmq")
+MQ_TYPE_KEY = "mq.type"
+NATSMQ_SERVER = "natsmq.server."
 
 
 @dataclass
@@ -47,6 +59,12 @@ class Plan:
     steps: list[PlannedStep] = field(default_factory=list)
     estimate: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    digest: str = field(default="", compare=False)  # set in to_dict(); checked in from_dict()
+
+    def __post_init__(self) -> None:
+        for finding in self.findings:
+            if finding.level not in LEVELS:
+                raise ValueError(f"finding level {finding.level!r} is not one of {', '.join(LEVELS)}")
 
     @property
     def errors(self) -> list[Finding]:
@@ -57,19 +75,32 @@ class Plan:
         return self.source_mq == self.target_mq
 
     def to_dict(self) -> dict[str, Any]:
-        return redact(asdict(self))
+        """The plan as saved: redacted, with the digest over everything else."""
+        data = redact(asdict(self))
+        data.pop("digest", None)
+        return {**data, "digest": digest_of(data)}
 
     @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "Plan":
+    def from_dict(cls, raw: Any, *, where: str = "plan") -> "Plan":
+        """A Plan from its saved form; BadInput naming `where` for a wrong shape or digest."""
+        if not isinstance(raw, dict):
+            raise BadInput(f"{where}: not a milvus-migrate plan (a JSON {type(raw).__name__}, not an object)")
         if raw.get("schema_version") != SCHEMA_VERSION:
-            raise BadInput(f"plan schema {raw.get('schema_version')!r} is not {SCHEMA_VERSION}")
-        data = dict(raw)
-        data["findings"] = [Finding.from_dict(f) for f in data.get("findings", [])]
-        data["steps"] = [PlannedStep(**s) for s in data.get("steps", [])]
+            raise BadInput(f"{where}: plan schema {raw.get('schema_version')!r} is not {SCHEMA_VERSION}",
+                           hint="make a new plan with `milvus-migrate plan`")
+        content = {key: value for key, value in raw.items() if key != "digest"}
+        if raw.get("digest") != digest_of(content):
+            raise BadInput(f"{where}: the plan's digest does not match its content: it was edited or damaged",
+                           hint="make a new plan with `milvus-migrate plan`; never edit one by hand")
+        from pydantic import TypeAdapter, ValidationError
+
         try:
-            return cls(**data)
-        except TypeError as error:
-            raise BadInput(f"not a milvus-migrate plan: {error}") from error
+            return TypeAdapter(cls).validate_python(raw, strict=False)
+        except ValidationError as error:
+            first = error.errors()[0]
+            field_name = ".".join(str(part) for part in first["loc"])
+            message = first["msg"].removeprefix("Value error, ")
+            raise BadInput(f"{where}: not a milvus-migrate plan: {field_name + ': ' if field_name else ''}{message}") from None
 
     def save(self, path: Path) -> None:
         from migrator.migration.journal import write_json_atomic
@@ -78,28 +109,39 @@ class Plan:
 
     @classmethod
     def load(cls, path: Path) -> "Plan":
+        data = read_bounded(path, PLAN_LIMIT, what="plan")
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise BadInput(f"{path}: cannot read the plan ({error.strerror})") from error
-        except ValueError as error:
+            raw = json.loads(data.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as error:
             raise BadInput(f"{path}: not a JSON plan ({error})") from error
-        if not isinstance(raw, dict):
-            raise BadInput(f"{path}: not a milvus-migrate plan")
-        return cls.from_dict(raw)
+        return cls.from_dict(raw, where=str(path))
+
+
+def digest_of(content: dict[str, Any]) -> str:
+    """sha256 of the canonical JSON (sorted keys, no spaces) of a saved plan without its digest."""
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def sha256_of(path: Path) -> str | None:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except FileNotFoundError:
+    """sha256 of a config layer; None when it does not exist. Bounded like every config read."""
+    from migrator.config.yamldoc import CONFIG_LIMIT
+
+    if not os.path.exists(path):
         return None
+    return hashlib.sha256(read_bounded(path, CONFIG_LIMIT, what="config file")).hexdigest()
 
 
-def check_fresh(plan: Plan, playbook_sha256: str) -> None:
-    """Refuse a plan whose playbook or config layers changed since it was made (exit 3, naming which)."""
+def check_fresh(plan: Plan, loaded: Any) -> None:
+    """Refuse (exit 3, naming what) a plan that does not describe the deployment of the playbook
+    `loaded` (a LoadedPlaybook) as it is now: another playbook, a changed playbook or config
+    layer, or fields apply would act on that a plan made from this playbook cannot hold."""
+    problems = field_problems(plan, loaded)
+    if problems:
+        raise Refused(f"the plan does not fit {loaded.path}: {'; '.join(problems)}",
+                      hint="make a new plan with `milvus-migrate plan`")
     changed = []
-    if playbook_sha256 != plan.playbook_sha256:
+    if loaded.sha256 != plan.playbook_sha256:
         changed.append(f"playbook {plan.playbook_path}")
     for path, digest in plan.layers.items():
         if sha256_of(Path(path)) != digest:
@@ -107,3 +149,40 @@ def check_fresh(plan: Plan, playbook_sha256: str) -> None:
     if changed:
         raise Refused(f"the plan is stale: changed since it was made: {', '.join(changed)}",
                       hint="make a new plan with `milvus-migrate plan`")
+
+
+def field_problems(plan: Plan, loaded: Any) -> list[str]:
+    """What in `plan` a plan made by `plan` from the playbook `loaded` could not hold."""
+    from migrator.config.layers import config_files_for, parse_version
+
+    spec = loaded.spec
+    problems = []
+    if Path(plan.playbook_path) != Path(loaded.path):
+        problems.append(f"it was made from {plan.playbook_path}")
+    for role, value in (("target_mq", plan.target_mq), ("source_mq", plan.source_mq)):
+        if value not in TARGETS:
+            problems.append(f"{role} {value!r} is not natsmq or rocksmq")
+    if plan.changes.get(MQ_TYPE_KEY) != plan.target_mq:
+        problems.append(f"changes.{MQ_TYPE_KEY} is {plan.changes.get(MQ_TYPE_KEY)!r}, the target is {plan.target_mq!r}")
+    for key in plan.changes:
+        if key != MQ_TYPE_KEY and not (plan.target_mq == "natsmq" and key.startswith(NATSMQ_SERVER)):
+            problems.append(f"changes.{key}: a plan changes only {MQ_TYPE_KEY} and, to natsmq, {NATSMQ_SERVER}*")
+    try:
+        version = parse_version(plan.milvus_version)
+    except BadInput:
+        version = None
+    # A Kubernetes plan made while Milvus was unreachable records "unknown" (it only emits files).
+    unknown_allowed = spec.runtime.kind == "kubernetes" and plan.milvus_version == "unknown"
+    if not unknown_allowed and (version is None or not ((2, 3) <= version < (2, 6))):
+        problems.append(f"milvus_version {plan.milvus_version!r} is outside 2.3 <= version < 2.6")
+    if spec.runtime.kind == "kubernetes":
+        if plan.layers:
+            problems.append("layers: a Kubernetes plan has no local config layer")
+    elif version is not None:
+        expected = {str(spec.config.dir / name) for name in config_files_for(plan.milvus_version)}
+        if set(plan.layers) != expected:
+            problems.append(f"layers are not the files of config.dir {spec.config.dir} ({', '.join(sorted(expected))})")
+        for role, target in (("config_target", plan.config_target), ("force_deny_target", plan.force_deny_target)):
+            if target not in expected:
+                problems.append(f"{role} {target} is not one of the config layers")
+    return problems

@@ -14,15 +14,18 @@ from migrator.config import (
     config_files_for,
     plan_edit,
 )
+from migrator.config.keys import NATSMQ_DEFAULTS, ROCKSMQ_PATH
+from migrator.config.layers import parse_release
 from migrator.context import Environment
 from migrator.errors import BadInput
 from migrator.findings import Finding
-from migrator.migration import preflight
+from migrator.migration import preflight, road
 from migrator.migration.plan import Plan, PlannedStep, sha256_of
 from migrator.migration.steps.pipeline import forward_steps
 from migrator.playbook import LoadedPlaybook
 
 NATSMQ_SERVER = "natsmq.server."
+STORE_DIR = "natsmq.server.storeDir"
 
 
 def layer_digests(config_dir: Path, version: str | None) -> dict[str, str | None]:
@@ -63,14 +66,18 @@ def build_plan(
 
     with MilvusAdapter.connect(spec.milvus.uri, token=token) as milvus:
         version = milvus.version()
-        findings += preflight.version_findings(version)
         snapshot = milvus.snapshot()
 
     from migrator.config import EtcdSource, load_layers
 
     etcd = EtcdSource(spec.config.etcd.endpoint) if spec.config.etcd else None
+    pinned = road.is_pinned(parse_release(version))
+    # 2.6 rejects natsmq in its files; that is part of what the refusal explains, not bad input.
     effective = load_layers(spec.config.dir, version, environ, etcd,
-                            env_origin=f"environment of the {spec.runtime.kind} runtime")
+                            env_origin=f"environment of the {spec.runtime.kind} runtime", check=not pinned)
+    if pinned:
+        return refused_on_pinned_release(env, loaded, effective, version, snapshot.to_dict(), target)
+    findings += preflight.version_findings(version)
     source = effective.mq_type()
     changes = target_changes(target, spec.migration.natsmq, sets)
 
@@ -88,11 +95,28 @@ def build_plan(
         "mq_type_source": str(effective.get(MQ_TYPE).source),
         "force_deny_source": str(effective.get(FORCE_DENY).source),
         "etcd": getattr(effective, "etcd_state", None),
+        "config_sources": [setting.to_dict() for setting in effective.mq_settings()],
     }
     if source == "rocksmq":
         facts["rocksmq"] = _rocksmq_facts(loaded, effective, findings)
+    findings += preflight.cleanup_findings(spec.migration)
     if spec.migration.backup:
         findings += preflight.backup_room_findings(loaded, facts.get("rocksmq", {}))
+    findings += preflight.road_findings(version, source, target)
+    found_road = road.road_for(version, parse_release(version), source, target, road_deployment(loaded, effective))
+    if found_road is not None:
+        facts["road"] = found_road.to_dict()
+    store = target_store(loaded, effective, changes, source, target)
+    if source != target:
+        facts["target_store"] = store
+        findings += preflight.target_store_findings(store)
+    if target == "natsmq":
+        planned = {key: changes.get(key, effective.get(key).value) for key in NATSMQ_DEFAULTS}
+        findings += preflight.retention_findings(store, planned)
+        if source != target:
+            findings += preflight.store_room_findings(
+                Path(store["paths"][0]), str(planned[STORE_DIR]), planned["natsmq.server.maxFileStore"],
+                int(facts.get("rocksmq", {}).get("bytes", 0)))
 
     plan = Plan(
         **provenance(loaded),
@@ -113,6 +137,96 @@ def build_plan(
     plan.estimate = _estimate(spec)
     env.log.info("plan.built", source=source, target=target, steps=len(plan.steps),
                  errors=len(plan.errors), collections=len(snapshot.collections))
+    return plan
+
+
+def road_deployment(loaded: LoadedPlaybook, effective: EffectiveConfig) -> road.Deployment:
+    spec = loaded.spec
+    return road.Deployment(
+        runtime_kind=spec.runtime.kind,
+        etcd_config_source=effective.get("etcd.use.embed").value is not True,
+        woodpecker_storage=effective.get(road.WOODPECKER_STORAGE).raw,
+        metrics_url=spec.milvus.health_url(),
+    )
+
+
+def target_store(loaded: LoadedPlaybook, effective: EffectiveConfig, changes: Mapping[str, Any], source: str,
+                 target: str) -> dict[str, Any]:
+    """The store the target MQ will start on, on this machine's side of the path map: what is in it and
+    what apply does with it (`move-aside` when it is not empty; `keep` when Milvus runs on it already)."""
+    spec = loaded.spec
+    if target == "natsmq":
+        from migrator.milvus.nats_store import read_store
+
+        host = spec.host_path(str(changes.get(STORE_DIR, effective.get(STORE_DIR).value)))
+        nats = read_store(host)
+        paths, empty, contents = [str(host)], nats.empty, nats.to_dict()
+    else:
+        host = spec.host_path(str(effective.get(ROCKSMQ_PATH).value))
+        paths, empty, contents = _rocksmq_store(host)
+    action = "keep" if source == target else "none" if empty else "move-aside"
+    return {"kind": target, "paths": paths, "empty": empty, "contents": contents, "action": action}
+
+
+def _rocksmq_store(path: Path) -> tuple[list[str], bool, dict[str, Any]]:
+    """rocksmq.path and its _meta_kv sibling: (paths, empty, contents). Contents come from `inspect`
+    (topics, messages, sizes, age) when both are a RocksMQ, else their size and why not."""
+    from migrator import rocksmq
+    from migrator.errors import MigrateError
+    from migrator.rocksmq.layout import directory_size, meta_kv_path
+
+    pair = [path, meta_kv_path(path)]
+    paths = [str(directory) for directory in pair]
+    if not any(directory.exists() and (not directory.is_dir() or any(directory.iterdir())) for directory in pair):
+        return paths, True, {"bytes_on_disk": 0}
+    try:
+        stats = rocksmq.inspect(path)
+    except MigrateError as error:
+        on_disk = sum(directory_size(directory) for directory in pair if directory.is_dir())
+        return paths, False, {"bytes_on_disk": on_disk, "problem": error.message}
+    return paths, False, {
+        "topics": len(stats.topics),
+        "messages": stats.messages,
+        "bytes": stats.bytes,
+        "bytes_on_disk": stats.data_bytes_on_disk + stats.meta_bytes_on_disk,
+        "oldest_time": stats.oldest_time.isoformat(timespec="seconds") if stats.oldest_time else None,
+        "newest_time": stats.newest_time.isoformat(timespec="seconds") if stats.newest_time else None,
+        "topic_names": [topic.name for topic in stats.topics],
+    }
+
+
+def refused_on_pinned_release(env: Environment, loaded: LoadedPlaybook, effective: EffectiveConfig, version: str,
+                               snapshot: dict[str, Any], target: str) -> Plan:
+    """Milvus 2.6+: no edit to plan. The plan says why (the pin, natsmq gone), who sets mq.type, and
+    what 2.6 offers instead (AlterWAL and its preconditions here)."""
+    from migrator.milvus.etcd import mq_pin_key
+
+    spec = loaded.spec
+    pin = effective.mq_pin()
+    pin_key = mq_pin_key(effective.get("etcd.rootPath").raw or "")
+    findings = preflight.version_findings(version, pin=pin.value if pin else None, pin_key=pin_key)
+    if pin is None:
+        findings.append(Finding("info", "etcd", f"the pin {pin_key} was not read ({effective.etcd_state})"))
+    source = pin.value if pin else str(effective.get(MQ_TYPE).raw)
+    found_road = road.road_for(version, parse_release(version), source, target, road_deployment(loaded, effective))
+    plan = Plan(
+        **provenance(loaded),
+        source_mq=source,
+        target_mq=target,
+        milvus_version=version,
+        changes={},
+        config_target="",
+        config_diff="",
+        force_deny_target="",
+        force_deny_original=False,
+        layers=layer_digests(spec.config.dir, version),
+        snapshot=snapshot,
+        facts={"etcd": effective.etcd_state, "mq_pin": {"key": pin_key, "value": pin.value if pin else None},
+               "config_sources": [setting.to_dict() for setting in effective.mq_settings()],
+               "road": found_road.to_dict() if found_road else None},
+        findings=findings,
+    )
+    env.log.info("plan.built", source=source, target=target, steps=0, errors=len(plan.errors), pinned=True)
     return plan
 
 

@@ -6,27 +6,155 @@ against the deployment as it is then. Each rule returns Findings; an error refus
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Mapping
 
 from migrator.config import MQ_TYPE, EffectiveConfig, natsmq_findings
 from migrator.config.edit import ConfigEdit
-from migrator.config.layers import parse_version
+from migrator.config.keys import ROCKSMQ_PATH
+from migrator.config.layers import parse_release
 from migrator.findings import Finding
+from migrator.migration import road
 from migrator.migration.journal import DeploymentLock
+from migrator.milvus.etcd import mq_pin_key
+from migrator.milvus.nats_store import NANOS_PER_MINUTE
 from migrator.playbook import LoadedPlaybook
 
 TARGETS = ("natsmq", "rocksmq")
 QUOTA_ENABLED = "quotaAndLimits.enabled"
+RETENTION = "natsmq.server.retention"
 
 
-def version_findings(version: str) -> list[Finding]:
-    """natsmq exists from 2.3.0 and was removed in 2.6."""
-    parsed = parse_version(version)
-    if parsed is None or not ((2, 3) <= parsed < (2, 6)):
+def version_findings(version: str, *, pin: str | None = None, pin_key: str = mq_pin_key("<rootPath>")) -> list[Finding]:
+    """natsmq exists from 2.3.0 and was removed in 2.6; 2.6 pins its MQ in etcd and switches it itself.
+
+    `pin` is the value of the 2.6 pin key when it was read (etcd reachable), for the message.
+    """
+    release = parse_release(version)
+    if release is None or release < road.FIRST_WITH_NATS:
         return [Finding("error", "milvus.version",
                         f"Milvus {version}: natsmq exists from 2.3.0 and was removed in 2.6; need 2.3 <= version < 2.6")]
+    if road.is_pinned(release):
+        now = f" (it holds {pin!r})" if pin is not None else ""
+        return [Finding("error", "milvus.version",
+                        f"Milvus {version}: 2.6 removed natsmq and pins its MQ in etcd at {pin_key}{now} at its first "
+                        "start, so a yaml or env edit of mq.type changes nothing: this tool does not edit it. What 2.6 "
+                        f"offers instead: AlterWAL (POST {road.ALTER_WAL_PATH} {json.dumps(road.ALTER_WAL_BODY)}), "
+                        "RocksMQ <-> Woodpecker, on docker compose standalone with the etcd config source "
+                        "(the plan's road lists the preconditions)")]
     return []
+
+
+def road_findings(version: str, source: str, target: str) -> list[Finding]:
+    """Where this plan leaves the deployment on the road to 2.6 (the road itself is a plan fact)."""
+    release = parse_release(version)
+    if release is None or road.is_pinned(release):
+        return []
+    findings = []
+    if target == "natsmq" and source != "natsmq":
+        findings.append(Finding("warning", "road",
+                                "natsmq is deprecated since Milvus 2.5 (a CVE in its bundled nats-server) and removed in "
+                                "2.6: before any upgrade to 2.6 this deployment must come back to RocksMQ (see the road)"))
+    if source == "natsmq":
+        if release[:2] == (2, 5) and release < road.ROAD_START:
+            findings.append(Finding("warning", "milvus.version",
+                                    f"Milvus {version}: upgrade within 2.5 to {road.fmt(road.ROAD_START)} or later first, "
+                                    "keeping NATS, then switch to RocksMQ: the upgrade to 2.6 starts from "
+                                    f"{road.fmt(road.ROAD_START)} and keeps the MQ it finds"))
+        findings.append(Finding("info", "road", "this deployment runs natsmq, which Milvus 2.6 no longer has: "
+                                "the way to 2.6 goes through RocksMQ (see the road)"))
+    return findings
+
+
+def target_store_findings(store: Mapping[str, Any] | None) -> list[Finding]:
+    """A target store that is not empty: say what is in it and that apply moves it aside before the restart
+    (a NATS or RocksMQ started on an old store replays or skips from positions that are not its own)."""
+    if not store or store["empty"]:
+        return []
+    contents = store["contents"]
+    where = ", ".join(store["paths"])
+    if store["kind"] == "natsmq":
+        streams = contents.get("streams", [])
+        what = (f"{len(streams)} JetStream stream(s), {_size(contents.get('bytes_on_disk', 0))} on disk, "
+                f"created {contents.get('oldest_stream_created') or '?'}, last written {contents.get('newest_write') or '?'}")
+        key = "natsmq.server.storeDir"
+    else:
+        what = (f"{contents.get('topics', '?')} topic(s), {contents.get('messages', '?')} message(s), "
+                f"{_size(contents.get('bytes_on_disk', 0))} on disk, newest message {contents.get('newest_time') or '?'}"
+                if "problem" not in contents else f"{_size(contents.get('bytes_on_disk', 0))} on disk "
+                f"({contents['problem']})")
+        key = ROCKSMQ_PATH
+    return [Finding("warning", key, f"the target store {where} is not empty: {what}; apply moves it aside (kept, "
+                    "not deleted) before the restart, so the target MQ starts on an empty store")]
+
+
+def retention_findings(store: Mapping[str, Any] | None, planned: Mapping[str, Any]) -> list[Finding]:
+    """natsmq.server.retention.* against the streams NATS will find in its store at start.
+
+    Milvus asks JetStream for each channel's stream with the retention in its config; a stream that
+    exists with other limits is refused ("stream name already in use") and Milvus panics at start
+    (seen on 2.3.5). A store apply moves aside is no problem: its streams are created anew.
+    """
+    if not store or store["kind"] != "natsmq" or store["empty"]:
+        return []
+    wanted = expected_stream_limits(planned)
+    differing = sorted(stream["name"] for stream in store["contents"].get("streams", [])
+                       if any(stream.get(limit) is not None and stream[limit] != value for limit, value in wanted.items()))
+    if not differing:
+        return []
+    shown = ", ".join(differing[:3]) + (f" and {len(differing) - 3} more" if len(differing) > 3 else "")
+    if store["action"] == "move-aside":
+        return [Finding("info", RETENTION, f"the retention asked differs from the streams in {store['paths'][0]} "
+                        f"({shown}); that store is moved aside, so NATS creates its streams anew with it")]
+    return [Finding("error", RETENTION,
+                    f"the retention asked ({_limits(wanted)}) differs from the streams already in {store['paths'][0]} "
+                    f"({shown}): at start Milvus asks JetStream for each stream with its configured retention, the "
+                    "existing stream refuses it (stream name already in use, with another configuration) and Milvus "
+                    "panics; keep the store's retention, or move the store aside first")]
+
+
+def expected_stream_limits(values: Mapping[str, Any]) -> dict[str, int]:
+    """The limits a Milvus with these natsmq.server.retention.* values gives its streams, as nats-server
+    stores them in meta.inf: max_age in ns (0: none); an empty or 0 max_bytes/max_msgs becomes -1."""
+    max_age = values.get("natsmq.server.retention.maxAge")
+    return {
+        "max_age_ns": int(max_age or 0) * NANOS_PER_MINUTE,
+        "max_bytes": int(values.get("natsmq.server.retention.maxBytes") or 0) or -1,
+        "max_msgs": int(values.get("natsmq.server.retention.maxMsgs") or 0) or -1,
+    }
+
+
+def store_room_findings(host_dir: Path, config_dir: str, max_file_store: object, rocksmq_bytes: int) -> list[Finding]:
+    """Room on the disk of natsmq's storeDir (its host side) for what the RocksMQ holds now, and for
+    maxFileStore when the host side is another path (natsmq_rules checked the path as spelled)."""
+    from migrator.rocksmq.files import existing_ancestor, free_bytes
+
+    key = "natsmq.server.storeDir"
+    existing = existing_ancestor(host_dir)
+    free = free_bytes(existing)
+    findings = []
+    if rocksmq_bytes and free < rocksmq_bytes:
+        findings.append(Finding("error", key, f"{existing}: {_size(free)} free, less than the {_size(rocksmq_bytes)} the "
+                                "RocksMQ holds now: with the same retention JetStream would fill the disk and Milvus's "
+                                "writes would fail"))
+    if str(host_dir) != config_dir and isinstance(max_file_store, int) and free < max_file_store:
+        findings.append(Finding("warning", key, f"{existing} (host side of {config_dir}): {_size(free)} free, less than "
+                                f"maxFileStore {_size(max_file_store)}: JetStream writes fail once the disk is full"))
+    return findings
+
+
+def _limits(limits: Mapping[str, int]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in limits.items())
+
+
+def _size(count: int) -> str:
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")
 
 
 def source_findings(source: str, target: str) -> list[Finding]:
@@ -131,6 +259,14 @@ def state_findings(state_dir: Path) -> list[Finding]:
     holder = DeploymentLock(state_dir / "lock").held_by_other()
     if holder:
         return [Finding("error", "migration.state_dir", f"another migration is running: {holder}")]
+    return []
+
+
+def cleanup_findings(migration: Any) -> list[Finding]:
+    """The clean-up deletes rocksmq.path: only what this run's verified backup covers."""
+    if migration.cleanup and not migration.backup:
+        return [Finding("error", "migration.cleanup",
+                        "cleanup: true deletes rocksmq.path, and backup is false: set backup: true (and a backup_dir)")]
     return []
 
 

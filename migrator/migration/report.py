@@ -7,7 +7,7 @@ from typing import Any
 
 from migrator.migration.journal import Journal, write_json_atomic
 from migrator.util.files import write_bytes_atomic
-from migrator.util.redact import redact
+from migrator.util.redact import redact, redact_text
 
 
 def build_report(journal: Journal, *, dry_run: bool = False) -> dict[str, Any]:
@@ -80,6 +80,7 @@ def write_report(report: dict[str, Any], state_dir: Path) -> tuple[Path, Path]:
     directory = state_dir / "reports"
     json_path = directory / f"{report['run_id']}.json"
     md_path = directory / f"{report['run_id']}.md"
+    # Both 0600 and replaced atomically: a planted symlink is replaced, never written through.
     write_json_atomic(json_path, report)
-    write_bytes_atomic(md_path, render_markdown(report).encode("utf-8"))
+    write_bytes_atomic(md_path, redact_text(render_markdown(report)).encode("utf-8"))
     return json_path, md_path

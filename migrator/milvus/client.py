@@ -18,7 +18,7 @@ from migrator.util.redact import redact_text
 
 PROBE_COLLECTION = "milvus_migrate_probe"
 _WRITE_DENIED = re.compile(r"deactivated by the administrator|disabled by the administrator|force.?deny", re.I)
-# Retried while Milvus settles after a restart (milvus-facts: FlushAll, Stop and start).
+# Retried while Milvus settles after a restart (docs/milvus.md, "FlushAll", "Stopping and starting").
 _TRANSIENT = re.compile(
     r"node not match|not ready|unavailable|connection refused|deadline exceeded|not healthy|"
     r"channel not found|service not ready|collection not loaded|no available|timeout|not serviceable",

@@ -1,7 +1,8 @@
 """What Milvus keeps in etcd, read (and, for dead sessions, deleted) through etcd's v3 JSON gateway.
 
 One home for every etcd key layout the tool relies on:
-- config overrides `<rootPath>/config/<a>/<b>` (they beat files and environment, external etcd only);
+- config overrides `<rootPath>/config/<a>/<b>` (they beat files and environment, external etcd only),
+  among them Milvus 2.6's MQ pin `<rootPath>/config/mqtype`;
 - node sessions `<rootPath>/<metaSubPath>/session/<role>-<ServerID>`;
 - datacoord channel checkpoints `<rootPath>/meta/datacoord-meta/channel-cp/<vchannel>`
   (msgpb.MsgPosition protobufs, decoded by hand: four fields are all we need).
@@ -123,9 +124,19 @@ def dead_session_keys(keys: list[str], stopped_up_to: int | None = None) -> list
 # --- config overrides ---------------------------------------------------------------------
 
 
+# Milvus 2.6+ writes its MQ here at the first coordinator start (create-if-absent) and goes by it
+# ever after; as a key under config/ it formats to `mqtype`, i.e. it is an override of mq.type.
+MQ_PIN_NAME = "mqtype"
+
+
 def config_prefix(root_path: str) -> str:
     root = root_path.strip("/")
     return f"{root}/config/" if root else "config/"
+
+
+def mq_pin_key(root_path: str) -> str:
+    """`by-dev` -> `by-dev/config/mqtype`: where Milvus 2.6+ pins its MQ."""
+    return config_prefix(root_path) + MQ_PIN_NAME
 
 
 def read_config_keys(endpoint: str, root_path: str, timeout: float = 3.0) -> dict[str, tuple[str, str]]:

@@ -6,8 +6,8 @@ Public API (the apply engine's backup and clean-up steps, `inspect rocksmq`, `ba
     advice(stats) -> Advice
     create_backup(path, dest, *, milvus_running: bool) -> Manifest
     verify_backup(dest) -> Manifest
-    restore_backup(dest, path, force=False) -> Manifest
-    clean(path, *, backup_dir=None, force_without_backup=False, config_dir=None) -> CleanReport
+    restore_backup(dest, path, force=False) -> RestoreReport
+    clean(path, *, backup_dir=None, force_without_backup=False, config_dir=None, not_before=None) -> CleanReport
 
 `path` is always rocksmq.path; its `_meta_kv` sibling is always included. Errors are
 migrator.errors.BadInput (bad paths, not RocksDB, damaged backup) and Refused (Milvus holds the
@@ -18,6 +18,7 @@ from migrator.rocksmq.advice import Advice, advice
 from migrator.rocksmq.backup import (
     Manifest,
     ManifestEntry,
+    RestoreReport,
     create_backup,
     restore_backup,
     verify_backup,
@@ -30,6 +31,7 @@ __all__ = [
     "CleanReport",
     "Manifest",
     "ManifestEntry",
+    "RestoreReport",
     "RocksmqStats",
     "SizeHistogram",
     "TopicStats",

@@ -12,14 +12,24 @@ while they are copied, so the copy is accepted only if no source file changed me
 A copy reads each file once, hashing and writing the same chunks; the copies are fsynced in one
 pass after the last one (their disk writes were started during the copy), then the directories,
 and only then is the manifest written: an interrupted backup has no manifest, and a backup with
-one is on disk.
+one is on disk. The manifest also records when the backup started and, per topic, the newest
+message id the copy holds: a clean-up compares both with the live data (rocksmq/cleanup.py).
+
+A restore is one switch (`restore_backup`): the backup is copied and checked into staging dirs,
+then, with Ctrl-C and SIGTERM held back, both live dirs are renamed into one `.replaced-<id>` dir
+and both staging dirs renamed in. A restore journal beside them records every name first, so a
+failure undoes the renames done and a killed restore is finished by running it again. Nothing
+the restore did not create is ever deleted: the replaced databases are kept.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
+import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -43,10 +53,12 @@ from migrator.rocksmq.layout import (
     rocksmq_dirs,
 )
 from migrator.rocksmq.safety import refuse_unsafe_target
-from migrator.util.files import fsync_path, write_bytes_atomic
+from migrator.util.files import MIB, fsync_path, read_bounded, write_bytes_atomic
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_FORMAT = 1
+MANIFEST_FORMAT = 2  # 2: started_unix and the newest message id per topic
+MANIFEST_LIMIT = 256 * MIB  # ~200 bytes per file: a million files
+RESTORE_JOURNAL_SUFFIX = ".restore.json"
 PARTS = ("data", "meta_kv")  # backup subdirectories for rocksmq.path and its _meta_kv sibling
 NOT_BACKED_UP = {"LOCK"}  # RocksDB re-creates it; it holds no data
 ROOM_MARGIN = 64 * 1024 * 1024
@@ -69,6 +81,8 @@ class Manifest:
     milvus_running: bool
     created_at: str
     files: list[ManifestEntry] = field(default_factory=list)
+    started_unix: float | None = None  # when the copy began: a clean-up wants it after the write deny
+    newest_msg_ids: dict[str, int | None] | None = None  # per topic, in the copy; None: format 1
     format: int = MANIFEST_FORMAT
 
     @property
@@ -83,22 +97,59 @@ class Manifest:
         path = backup_dir / MANIFEST_NAME
         if not backup_dir.is_dir():
             raise BadInput(f"{backup_dir} is not a directory")
-        if not path.is_file():
+        if not path.exists():
             raise BadInput(f"{backup_dir} has no {MANIFEST_NAME}: not a backup, or an interrupted one")
+        data = read_bounded(path, MANIFEST_LIMIT, what="backup manifest")
         try:
-            raw = json.loads(path.read_text())
-            if raw.get("format") != MANIFEST_FORMAT:
-                raise ValueError(f"unknown format {raw.get('format')!r}")
-            return cls(
-                source_data=raw["source_data"],
-                source_meta_kv=raw["source_meta_kv"],
-                mode=raw["mode"],
-                milvus_running=raw["milvus_running"],
-                created_at=raw["created_at"],
-                files=[ManifestEntry(e["path"], int(e["size"]), e["sha256"]) for e in raw["files"]],
-            )
-        except (ValueError, KeyError, TypeError) as error:
-            raise BadInput(f"{path} is not a valid backup manifest: {error}") from error
+            return cls.from_dict(json.loads(data.decode("utf-8")))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise BadInput(f"{path} is not a valid backup manifest: {error}") from None
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Manifest:
+        """Every field checked for its type; ValueError/KeyError/TypeError name what is wrong."""
+        if not isinstance(raw, dict):
+            raise ValueError(f"a JSON {type(raw).__name__}, not an object")
+        if raw.get("format") not in (1, MANIFEST_FORMAT):
+            raise ValueError(f"unknown format {raw.get('format')!r}")
+        for key in ("source_data", "source_meta_kv", "mode", "created_at"):
+            if not isinstance(raw[key], str):
+                raise ValueError(f"{key} must be a string")
+        if not isinstance(raw["milvus_running"], bool) or not isinstance(raw["files"], list):
+            raise ValueError("milvus_running must be true/false and files a list")
+        files = []
+        for entry in raw["files"]:
+            if not isinstance(entry, dict):
+                raise ValueError("every files entry must be a mapping")
+            relative = entry["path"]
+            part, _, rest = str(relative).partition("/")
+            # A path outside data/ or meta_kv/ (`../`, absolute) would make restore write elsewhere.
+            if (not isinstance(relative, str) or part not in PARTS or not rest or "/" in rest or rest in (".", "..")):
+                raise ValueError(f"file path {relative!r} is not data/<name> or meta_kv/<name>")
+            size = entry["size"]
+            if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+                raise ValueError(f"{relative}: size must be a non-negative integer")
+            if not isinstance(entry["sha256"], str) or len(entry["sha256"]) != 64:
+                raise ValueError(f"{relative}: sha256 must be 64 hex digits")
+            files.append(ManifestEntry(relative, size, entry["sha256"]))
+        newest = raw.get("newest_msg_ids")
+        if newest is not None and (not isinstance(newest, dict) or any(
+                not isinstance(v, (int, type(None))) or isinstance(v, bool) for v in newest.values())):
+            raise ValueError("newest_msg_ids must map topics to message ids")
+        started = raw.get("started_unix")
+        if started is not None and (not isinstance(started, (int, float)) or isinstance(started, bool)):
+            raise ValueError("started_unix must be a number")
+        return cls(
+            source_data=raw["source_data"],
+            source_meta_kv=raw["source_meta_kv"],
+            mode=raw["mode"],
+            milvus_running=raw["milvus_running"],
+            created_at=raw["created_at"],
+            files=files,
+            started_unix=started,
+            newest_msg_ids=newest,
+            format=raw["format"],
+        )
 
 
 @dataclass(frozen=True)
@@ -209,9 +260,12 @@ def create_backup(path: Path | str, dest: Path | str, *, milvus_running: bool) -
 
     created = not dest.exists()
     dest.mkdir(parents=True, exist_ok=True)
+    started = time.time()
     try:
         entries, copies = _copy_consistently(files, dest, link, dirs) if milvus_running else _store_all(files, dest, link)
         _make_durable(dest, copies, entries)
+        from migrator.rocksmq.inspect import newest_msg_ids
+
         manifest = Manifest(
             source_data=str(dirs.data),
             source_meta_kv=str(dirs.meta_kv),
@@ -219,6 +273,9 @@ def create_backup(path: Path | str, dest: Path | str, *, milvus_running: bool) -
             milvus_running=milvus_running,
             created_at=datetime.now(timezone.utc).isoformat(),
             files=entries,
+            started_unix=started,
+            # Read from the copy, not the source: what the backup holds (and proof it opens).
+            newest_msg_ids=newest_msg_ids(dest / "data", dest / "meta_kv"),
         )
         write_bytes_atomic(dest / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=1).encode())
     except BaseException:
@@ -281,50 +338,181 @@ def _is_empty(directory: Path) -> bool:
     return not directory.exists() or (directory.is_dir() and not any(directory.iterdir()))
 
 
-def restore_backup(dest: Path | str, path: Path | str, force: bool = False) -> Manifest:
-    """Put a verified backup back at rocksmq.path `path` and its `_meta_kv` sibling.
+@dataclass
+class RestoreReport:
+    manifest: Manifest
+    replaced_dir: str | None  # where the databases that were replaced are kept (never deleted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.manifest.to_dict(), "replaced_dir": self.replaced_dir}
+
+
+def restore_journal_path(data: Path) -> Path:
+    return data.parent / f".{data.name}{RESTORE_JOURNAL_SUFFIX}"
+
+
+def restore_backup(dest: Path | str, path: Path | str, force: bool = False) -> RestoreReport:
+    """Put a verified backup back at rocksmq.path `path` and its `_meta_kv` sibling, in one switch.
 
     Refused when a target is not empty, unless `force` (then it must be a RocksDB directory that no
-    process holds and that passes the deletion guards). Files are copied to `<target>.restoring`,
-    checked against the manifest while copying, fsynced, and only then swapped in.
+    process holds and that passes the guards; it is moved into `<path>.replaced-<id>/`, not
+    deleted). Refused for a target that is a symlink or overlaps the backup. A restore journal
+    `.<name>.restore.json` beside the targets names every directory before it is made or moved:
+    an interrupted restore is undone in-process, a killed one finished by running restore again.
     """
     backup_dir = Path(dest).expanduser().absolute()
     manifest = verify_backup(backup_dir)
     data = Path(path).expanduser().absolute()
     targets = dict(zip(PARTS, (data, meta_kv_path(data))))
     for target in targets.values():
+        if target.is_symlink():
+            raise BadInput(f"{target} is a symbolic link (to {os.readlink(target)}): give the directory itself")
+        resolved = target.resolve()
+        if resolved == backup_dir.resolve() or resolved.is_relative_to(backup_dir.resolve()) \
+                or backup_dir.resolve().is_relative_to(resolved):
+            raise BadInput(f"refusing to restore into {target}: it overlaps the backup {backup_dir}")
+    journal_path = restore_journal_path(data)
+    if os.path.lexists(journal_path):
+        return _resume_restore(journal_path, backup_dir, manifest, targets)
+    for target in targets.values():
         if _is_empty(target):
             continue
         if not force:
-            raise Refused(f"{target} is not empty", hint="pass --force to replace it with the backup")
+            raise Refused(f"{target} is not empty", hint="pass --force to replace it with the backup (it is kept aside)")
         refuse_unsafe_target(target, action="replace")
         if not is_rocksdb_dir(target):
             raise Refused(f"refusing to replace {target}: it is not a RocksDB directory")
-    staging = {part: target.with_name(target.name + ".restoring") for part, target in targets.items()}
-    for directory in staging.values():
-        if directory.exists():
-            shutil.rmtree(directory)  # our own leftover from an interrupted restore
+    run_id = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
+    record = {
+        "backup": str(backup_dir),
+        "targets": {part: str(target) for part, target in targets.items()},
+        "staging": {part: str(target.with_name(f"{target.name}.restoring-{run_id}")) for part, target in targets.items()},
+        "replaced_dir": str(data.with_name(f"{data.name}.replaced-{run_id}")),
+        "phase": "copying",
+    }
+    _save_restore_journal(journal_path, record)
     try:
-        copies = []
-        for entry in manifest.files:
-            part, _, relative = entry.path.partition("/")
-            target = staging[part] / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            size, digest = copy_and_hash(backup_dir / entry.path, target)
-            if (size, digest) != (entry.size, entry.sha256):
-                raise BadInput(f"backup file {entry.path} changed while restoring it")
-            copies.append(target)
-        fsync_files(copies, COPY_THREADS)
-        for part, target in targets.items():
-            staging[part].mkdir(exist_ok=True)
-            for directory in sorted({c.parent for c in copies if c.is_relative_to(staging[part])} | {staging[part]}):
-                fsync_path(directory)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging[part], target)
-            fsync_path(target.parent)
+        _stage(backup_dir, manifest, {part: Path(p) for part, p in record["staging"].items()})
     except BaseException:
+        # Only what this restore created: its own staging dirs and its journal.
+        for staging in record["staging"].values():
+            shutil.rmtree(staging, ignore_errors=True)
+        journal_path.unlink(missing_ok=True)
+        raise
+    record["phase"] = "switching"
+    _save_restore_journal(journal_path, record)
+    return RestoreReport(manifest, _switch(journal_path, record))
+
+
+def _save_restore_journal(path: Path, record: dict[str, Any]) -> None:
+    write_bytes_atomic(path, json.dumps(record, indent=1).encode("utf-8"))
+
+
+def _stage(backup_dir: Path, manifest: Manifest, staging: dict[str, Path]) -> None:
+    """Copy the backup into the new staging dirs, checking every file against the manifest; fsync."""
+    for directory in staging.values():
+        directory.mkdir()  # exclusive: never reuse a directory someone else made
+    copies = []
+    for entry in manifest.files:
+        part, _, relative = entry.path.partition("/")
+        target = staging[part] / relative
+        size, digest = copy_and_hash(backup_dir / entry.path, target)
+        if (size, digest) != (entry.size, entry.sha256):
+            raise BadInput(f"backup file {entry.path} changed while restoring it")
+        copies.append(target)
+    fsync_files(copies, COPY_THREADS)
+    for directory in staging.values():
+        fsync_path(directory)
+
+
+_SWITCH_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _switch(journal_path: Path, record: dict[str, Any]) -> str | None:
+    """The renames: live dirs into the replaced dir, staging dirs in. Ctrl-C and SIGTERM wait until
+    it is done; any error undoes the renames done so far (in reverse) and re-raises."""
+    targets = {part: Path(p) for part, p in record["targets"].items()}
+    staging = {part: Path(p) for part, p in record["staging"].items()}
+    replaced = Path(record["replaced_dir"])
+    moves: list[tuple[Path, Path]] = []
+    for part, target in targets.items():
+        aside = replaced / target.name
+        if target.exists() and staging[part].exists() and not aside.exists():
+            moves.append((target, aside))
+    moves += [(staging[part], targets[part]) for part in PARTS if staging[part].exists()]
+    blocked = _block(_SWITCH_SIGNALS)
+    try:
+        if any(source == target for target in targets.values() for source, _ in moves):
+            replaced.mkdir(exist_ok=True)
+        for source, destination in moves:
+            os.rename(source, destination)
+        fsync_path(replaced.parent)
+    except BaseException:
+        # Undo by what is on disk, not by what was recorded: a rename may have happened just
+        # before the error surfaced.
+        for source, destination in reversed(moves):
+            if os.path.lexists(destination) and not os.path.lexists(source):
+                os.rename(destination, source)
+        if replaced.exists() and not any(replaced.iterdir()):
+            replaced.rmdir()
+        fsync_path(replaced.parent)
+        # The originals are back: drop what this restore made (only if an undo above failed is
+        # the journal left, for a later run to finish the switch).
         for directory in staging.values():
             shutil.rmtree(directory, ignore_errors=True)
+        journal_path.unlink(missing_ok=True)
         raise
-    return manifest
+    finally:
+        _unblock(blocked)
+    journal_path.unlink(missing_ok=True)
+    if replaced.exists():
+        for child in replaced.iterdir():  # empty target dirs moved aside hold nothing to keep
+            if child.is_dir() and not child.is_symlink() and not any(child.iterdir()):
+                child.rmdir()
+        if not any(replaced.iterdir()):
+            replaced.rmdir()
+    fsync_path(journal_path.parent)
+    return str(replaced) if replaced.exists() else None
+
+
+def _block(signals: set[signal.Signals]) -> set[signal.Signals] | None:
+    try:
+        return signal.pthread_sigmask(signal.SIG_BLOCK, signals)
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _unblock(previous: set[signal.Signals] | None) -> None:
+    if previous is not None:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _resume_restore(journal_path: Path, backup_dir: Path, manifest: Manifest,
+                    targets: dict[str, Path]) -> RestoreReport:
+    """An earlier restore of these targets was killed: finish it when it was switching (its staging
+    dirs were complete and checked), or remove what it had begun to stage and start again."""
+    try:
+        record = json.loads(read_bounded(journal_path, MIB, what="restore journal").decode("utf-8"))
+        staging = {part: Path(record["staging"][part]) for part in PARTS}
+        recorded_targets = {part: Path(record["targets"][part]) for part in PARTS}
+        phase, recorded_backup = record["phase"], Path(record["backup"])
+        replaced = Path(record["replaced_dir"])
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise BadInput(f"{journal_path}: not a restore journal ({error})",
+                       hint="an interrupted restore left it: read it, put the directories it names right, remove it") from None
+    if recorded_targets != targets or recorded_backup != backup_dir:
+        raise Refused(f"an interrupted restore of {recorded_targets['data']} from {recorded_backup} is unfinished "
+                      f"({journal_path})", hint=f"run `backup restore {recorded_backup} --to {recorded_targets['data']}` to finish it")
+    # The names it recorded must be a restore's own, beside the targets: never rename or delete others.
+    owned = [(directory, targets[part], ".restoring-") for part, directory in staging.items()]
+    owned.append((replaced, targets["data"], ".replaced-"))
+    for directory, target, infix in owned:
+        if directory.parent != target.parent or not directory.name.startswith(f"{target.name}{infix}"):
+            raise BadInput(f"{journal_path}: {directory} is not a name a restore of {target} makes")
+    if phase == "switching":
+        return RestoreReport(manifest, _switch(journal_path, record))
+    for directory in staging.values():
+        if directory.exists():
+            shutil.rmtree(directory)  # created by that restore (the journal named it first)
+    journal_path.unlink()
+    return restore_backup(backup_dir, targets["data"], force=True)

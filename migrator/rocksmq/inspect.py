@@ -24,7 +24,7 @@ from migrator.rocksmq.layout import (
     msg_id_time,
     rocksmq_dirs,
 )
-from migrator.rocksmq.reader import open_read_only
+from migrator.rocksmq.reader import check_status, open_read_only
 
 # Bucket upper bounds (exclusive) from the issue; the last bucket is >= 5 MB.
 SIZE_BUCKETS: tuple[tuple[str, int | None], ...] = (
@@ -206,9 +206,20 @@ def _prefixed(db: Any, prefix: bytes, start: bytes | None = None):
     while iterator.valid():
         key = iterator.key()
         if not key.startswith(prefix):
-            break
+            return
         yield key, iterator.value()
         iterator.next()
+    check_status(iterator, db)
+
+
+def _every(db: Any):
+    """Every (key, value) of the default column family; BadInput if the scan stops on damage."""
+    iterator = db.iter()
+    iterator.seek_to_first()
+    while iterator.valid():
+        yield iterator.key(), iterator.value()
+        iterator.next()
+    check_status(iterator, db)
 
 
 def _msg_id(key: bytes) -> int:
@@ -224,6 +235,8 @@ def _fast_topic(data_db: Any, name: str, meta: _TopicMeta) -> TopicStats:
     byte_total = meta.closed_page_bytes + meta.open_page_bytes
     first = data_db.iter()
     first.seek(prefix)
+    if not first.valid():
+        check_status(first, data_db)
     if not (first.valid() and first.key().startswith(prefix)):
         return TopicStats(name, 0, byte_total, SizeHistogram(), closed_pages=meta.closed_pages, created_unix=meta.created_unix)
     oldest = _msg_id(first.key())
@@ -237,6 +250,8 @@ def _fast_topic(data_db: Any, name: str, meta: _TopicMeta) -> TopicStats:
         sample.add(len(last.value()))
         reached_oldest = _msg_id(last.key()) == oldest
         last.prev()
+    if not last.valid():
+        check_status(last, data_db)
     if reached_oldest:  # the sample is the whole topic: exact
         histogram, messages = sample, sample.total_messages()
     else:
@@ -252,7 +267,7 @@ def _deep_topics(data_db: Any, metas: dict[str, _TopicMeta]) -> list[TopicStats]
     """One pass over every message; topics found only in the data DB are reported too."""
     histograms: dict[str, SizeHistogram] = defaultdict(SizeHistogram)
     bounds: dict[str, list[int]] = {}
-    for key, value in data_db.items():
+    for key, value in _every(data_db):
         topic, _, raw_id = key.rpartition(b"/")
         name = topic.decode()
         msg_id = int(raw_id)
@@ -327,3 +342,26 @@ def inspect(
         meta_bytes_on_disk=directory_size(dirs.meta_kv),
         checkpoints_read=bool(etcd_url),
     )
+
+
+def newest_msg_ids(data_dir: Path, meta_dir: Path) -> dict[str, int | None]:
+    """Per topic (a `topic_id/<topic>` key in `meta_dir`), the newest message id in `data_dir`
+    (None: the topic holds no message). What a backup records and a clean-up compares: any message
+    written after the backup changes it. BadInput for a damaged or foreign database."""
+    try:
+        with open_read_only(meta_dir) as meta_db:
+            names = sorted(key[len(TOPIC_ID_PREFIX) :].decode() for key, _ in _prefixed(meta_db, TOPIC_ID_PREFIX))
+        with open_read_only(data_dir) as data_db:
+            newest: dict[str, int | None] = {}
+            for name in names:
+                last = data_db.iter()
+                last.seek_for_prev(name.encode() + b"0")  # '0' sorts right after '/'
+                if last.valid() and last.key().startswith(_topic_prefix(name)):
+                    newest[name] = _msg_id(last.key())
+                else:
+                    if not last.valid():
+                        check_status(last, data_db)
+                    newest[name] = None
+            return newest
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadInput(f"{data_dir} does not hold RocksMQ data in Milvus's key layout: {error}") from error

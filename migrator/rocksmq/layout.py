@@ -10,6 +10,8 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import re
+import stat
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -40,6 +42,12 @@ class RocksmqDirs:
         return self.data, self.meta_kv
 
 
+# Every name RocksDB (6.x-8.x) keeps in a database directory; nothing else belongs in rocksmq.path.
+ROCKSDB_FILE = re.compile(
+    r"^(CURRENT|IDENTITY|LOCK|LOG|LOG\.old\.\d+|MANIFEST-\d+|OPTIONS-\d+(\.dbtmp)?|\d+\.(sst|log|blob|dbtmp))$"
+)
+
+
 def meta_kv_path(path: Path) -> Path:
     # `rocksmq.path + "_meta_kv"`: a string suffix, so a trailing slash must not put it inside.
     return Path(str(Path(path)).rstrip("/") + META_KV_SUFFIX)
@@ -54,11 +62,33 @@ def is_rocksdb_dir(path: Path) -> bool:
     return "CURRENT" in names and any(name.startswith("MANIFEST-") for name in names)
 
 
-def rocksmq_dirs(path: Path | str) -> RocksmqDirs:
-    """Check that `path` is a RocksMQ data directory with its `_meta_kv` sibling; BadInput if not."""
+def foreign_entries(directory: Path) -> list[str]:
+    """What in `directory` is not RocksDB's own: subdirectories, links, FIFOs, unknown names."""
+    found = []
+    for entry in sorted(os.scandir(directory), key=lambda e: e.name):
+        mode = entry.stat(follow_symlinks=False).st_mode
+        if stat.S_ISLNK(mode):
+            found.append(f"{entry.name} (a symbolic link)")
+        elif stat.S_ISDIR(mode):
+            found.append(f"{entry.name}/")
+        elif not stat.S_ISREG(mode):
+            found.append(f"{entry.name} (not a regular file)")
+        elif not ROCKSDB_FILE.match(entry.name):
+            found.append(entry.name)
+    return found
+
+
+def rocksmq_dirs(path: Path | str, *, no_links: bool = False) -> RocksmqDirs:
+    """Check that `path` is a RocksMQ data directory with its `_meta_kv` sibling; BadInput if not.
+
+    `no_links`: also refuse either directory being a symbolic link (before deleting or replacing:
+    a link's target is not where the operator pointed)."""
     data = Path(path).expanduser().absolute()
     dirs = RocksmqDirs(data=data, meta_kv=meta_kv_path(data))
     for role, directory in (("rocksmq.path", dirs.data), ("its _meta_kv sibling", dirs.meta_kv)):
+        if no_links and directory.is_symlink():
+            raise BadInput(f"{directory} is a symbolic link ({role}): give the directory itself",
+                           hint=f"it points to {os.readlink(directory)}")
         if not directory.exists():
             hint = "RocksMQ keeps its meta in rocksmq.path + '_meta_kv'" if directory == dirs.meta_kv else None
             raise BadInput(f"{directory} does not exist ({role})", hint=hint)

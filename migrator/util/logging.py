@@ -40,13 +40,16 @@ class _TeeLogger:
 _LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50, "exception": 40}
 
 
-def make_logger(stream: TextIO, *, log_format: str, log_file: Path | None, verbose: bool) -> Any:
-    """A structlog logger writing to `stream` (console or JSON lines) and, as JSON, to `log_file`."""
+def make_logger(stream: TextIO, *, log_format: str, log_file: Path | None, verbose: bool,
+                colour: bool | None = None) -> Any:
+    """A structlog logger writing to `stream` (console or JSON lines) and, as JSON, to `log_file`.
+
+    `colour` (default: whether `stream` is a terminal) lets the caller honour NO_COLOR and TERM=dumb."""
     json_renderer = structlog.processors.JSONRenderer(sort_keys=False)
     if log_format == "json":
         console_renderer: Any = json_renderer
     else:
-        console_renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        console_renderer = structlog.dev.ConsoleRenderer(colors=stream.isatty() if colour is None else colour)
 
     # Console: warnings and up by default (the progress lines say what happens), every event
     # with --verbose or --log-format json; the log file always gets info and up.
@@ -60,8 +63,14 @@ def make_logger(stream: TextIO, *, log_format: str, log_file: Path | None, verbo
 
     file = None
     if log_file is not None:
+        import os
+
+        from migrator.util.files import open_no_follow
+
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        file = open(log_file, "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
+        # 0600 and never through a planted symlink: the log holds hosts, paths and collections.
+        descriptor = open_no_follow(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        file = os.fdopen(descriptor, "a", encoding="utf-8")  # noqa: SIM115 - lives with the process
     processors = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

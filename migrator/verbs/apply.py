@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 from migrator.context import Environment
-from migrator.errors import BadInput, Refused
+from migrator.errors import BadInput, MigrateError, Refused
 from migrator.migration.journal import (
     DONE,
     FAILED,
@@ -22,6 +23,7 @@ from migrator.playbook import LoadedPlaybook, load_playbook
 from migrator.verbs.deployment import (
     deployment_for,
     new_run_id,
+    nothing_changed_yet,
     open_deployment,
     recorded_plan,
     run_context,
@@ -36,7 +38,8 @@ def confirm(env: Environment, question: str, yes: bool) -> None:
     if yes:
         return
     if not env.interactive:
-        raise BadInput("apply changes a live deployment: pass --yes when not on a terminal")
+        raise BadInput("this changes a live deployment: pass --yes (no question is asked off a terminal "
+                       "or with --log-format json)")
     env.stderr.write(question)
     env.stderr.flush()
     assert env.stdin is not None
@@ -54,40 +57,51 @@ def apply(
     *,
     plan_path: Path | None = None,
     playbook_path: Path | None = None,
-    target: str = "natsmq",
+    target: str | None = None,
     sets: Mapping[str, Any] | None = None,
     yes: bool = False,
     dry_run: bool = False,
     resume: bool = False,
     rollback_on_failure: bool = True,
 ) -> dict[str, Any]:
+    """`target` None: the plan's, or natsmq when planning now."""
     from migrator.migration.engine import rollback, run_steps
     from migrator.migration.steps.pipeline import forward_steps
 
     if plan_path is None and playbook_path is None:
         raise BadInput("give a PLAN file, or --playbook to plan and apply in one go")
-    loaded = load_playbook(playbook_path if playbook_path is not None else Path(Plan.load(plan_path).playbook_path))
+    saved = Plan.load(plan_path) if plan_path is not None else None
+    if saved is not None:
+        refuse_flags_beside_a_plan(saved, plan_path, playbook_path=playbook_path, target=target, sets=sets or {})
+    loaded = load_playbook(playbook_path if playbook_path is not None else Path(saved.playbook_path))
     if loaded.spec.runtime.kind == "kubernetes":
-        return _apply_kubernetes(env, loaded, plan_path=plan_path, target=target, sets=sets or {}, yes=yes,
-                                dry_run=dry_run, resume=resume)
-    deployment = deployment_for(env, loaded)
-    if resume:
-        journal = Journal.load(deployment.journal_path)
-        if journal is None:
-            raise BadInput(f"--resume: no journal at {deployment.journal_path}; nothing to resume")
-        if journal.status in (DONE, ROLLED_BACK):
-            return {"status": journal.status, "message": f"the last migration is already {journal.status}"}
-        plan = recorded_plan(journal)
-    else:
-        plan = fresh_plan(env, loaded, plan_path, target, sets)
-        if plan.nothing_to_do:
-            return {"status": DONE, "message": f"Milvus already runs on {plan.target_mq}: nothing to do"}
-        previous = Journal.load(deployment.journal_path)
-        if previous is not None and previous.status in UNFINISHED and not dry_run:
-            raise Refused(f"an earlier migration is {previous.status} ({deployment.journal_path})",
-                          hint="`milvus-migrate apply --resume` continues it, `milvus-migrate rollback` undoes it")
-        if not dry_run:
-            _confirm_migration(env, plan, yes)
+        return _apply_kubernetes(env, loaded, plan_path=plan_path, target=target or "natsmq", sets=sets or {},
+                                 yes=yes, dry_run=dry_run, resume=resume)
+    with nothing_changed_yet():
+        deployment = deployment_for(env, loaded)
+        if resume:
+            journal = Journal.load(deployment.journal_path)
+            if journal is None:
+                raise BadInput(f"--resume: no journal at {deployment.journal_path}; nothing to resume")
+            if journal.status in (DONE, ROLLED_BACK):
+                return {"status": journal.status, "message": f"the last migration is already {journal.status}"}
+            if saved is not None and saved.created_at != journal.data["plan"].get("created_at"):
+                raise BadInput(f"--resume: {plan_path} is not the plan of the migration in {deployment.journal_path}"
+                               f" (made {journal.data['plan'].get('created_at')})",
+                               hint="resume with --playbook alone: the journal holds its plan")
+            refuse_resume_after_writes_allowed(journal)
+            plan = recorded_plan(journal)
+        else:
+            # The journal first: an unfinished migration is the news, whatever else is wrong now.
+            previous = Journal.load(deployment.journal_path)
+            if previous is not None and previous.status in UNFINISHED and not dry_run:
+                raise Refused(f"an earlier migration is {previous.status} ({deployment.journal_path})",
+                              hint="`milvus-migrate apply --resume` continues it, `milvus-migrate rollback` undoes it")
+            plan = fresh_plan(env, loaded, plan_path, target or "natsmq", sets)
+            if plan.nothing_to_do:
+                return {"status": DONE, "message": f"Milvus already runs on {plan.target_mq}: nothing to do"}
+            if not dry_run:
+                _confirm_migration(env, plan, yes)
 
     if dry_run:
         holder = deployment.lock.held_by_other()
@@ -95,8 +109,9 @@ def apply(
             raise Refused(f"another migration holds {deployment.lock.path}: {holder}")
         journal = Journal.create(deployment.journal_path, run_id=new_run_id(), plan=plan.to_dict(), dry_run=True)
         ctx = run_context(env, deployment, plan, journal, dry_run=True)
-        run_steps(ctx, forward_steps(plan, deployment.loaded.spec), progress=env.progress)
-        return finish(env, ctx, dry_run=True)
+        with reported(env, ctx, dry_run=True) as report:
+            run_steps(ctx, forward_steps(plan, deployment.loaded.spec), progress=env.progress)
+        return report
 
     with deployment.lock:
         if not resume:
@@ -104,16 +119,58 @@ def apply(
         ctx = run_context(env, deployment, plan, journal, dry_run=False)
         env.log.info("apply.start", run_id=journal.data["run_id"], source=plan.source_mq, target=plan.target_mq,
                      resume=resume)
-        try:
+        with reported(env, ctx, dry_run=False) as report:
             if journal.data.get("phase") == "rollback":
                 rollback(ctx, env.progress)
             else:
                 run_steps(ctx, forward_steps(plan, deployment.loaded.spec),
                           rollback_on_failure=rollback_on_failure, progress=env.progress)
-        finally:
-            # Written on failure too: the report says what happened and what was rolled back.
-            report = finish(env, ctx, dry_run=False)
         return report
+
+
+def refuse_flags_beside_a_plan(plan: Plan, plan_path: Path, *, playbook_path: Path | None, target: str | None,
+                               sets: Mapping[str, Any]) -> None:
+    """A saved plan fixed the playbook, the target and the settings: a flag saying otherwise is
+    a mistake to point out, not a wish to ignore (exit 2)."""
+    if target is not None and target != plan.target_mq:
+        raise BadInput(f"--to {target}: {plan_path} migrates to {plan.target_mq}",
+                       hint=f"make a new plan with `milvus-migrate plan --to {target} --out ...`")
+    if sets:
+        raise BadInput(f"--set {', '.join(sets)}: {plan_path} already fixed its settings",
+                       hint="make a new plan with those --set flags, then apply it")
+    if playbook_path is not None and Path(playbook_path).resolve() != Path(plan.playbook_path).resolve():
+        raise BadInput(f"--playbook {playbook_path}: {plan_path} was made for {plan.playbook_path}",
+                       hint="apply the plan alone, or make a new plan for that playbook")
+
+
+def refuse_resume_after_writes_allowed(journal: Journal) -> None:
+    """`writes allow` during an unfinished migration voids its snapshot and FlushAll: going on
+    from there could lose what was written meanwhile."""
+    denied_at = journal.data.get("marks", {}).get("deny_at")
+    allowed = [entry for entry in journal.data.get("writes", [])
+               if entry.get("action") == "allow" and denied_at is not None and entry.get("unix", 0) > denied_at]
+    if allowed:
+        raise Refused(f"writes were allowed again by hand at {allowed[-1]['at']} during this migration: "
+                      "its snapshot and FlushAll no longer hold",
+                      hint="`milvus-migrate rollback` returns to the source MQ; then plan again")
+
+
+@contextmanager
+def reported(env: Environment, ctx: Any, *, dry_run: bool) -> Iterator[dict[str, Any]]:
+    """Run the block, then write the report, on failure too; a failure carries its report (and
+    so the paths of its files) to the CLI. The display follows the run's journal."""
+    if env.progress is not None:
+        env.progress.follow(ctx.journal)
+    report: dict[str, Any] = {}
+    try:
+        yield report
+    except MigrateError as error:
+        error.report = finish(env, ctx, dry_run=dry_run)
+        raise
+    except BaseException:
+        finish(env, ctx, dry_run=dry_run)
+        raise
+    report.update(finish(env, ctx, dry_run=dry_run))
 
 
 def fresh_plan(env: Environment, loaded: LoadedPlaybook, plan_path: Path | None, target: str,
@@ -121,7 +178,7 @@ def fresh_plan(env: Environment, loaded: LoadedPlaybook, plan_path: Path | None,
     """The plan file, refused when stale, or a plan made now; refused when preflight found errors."""
     if plan_path is not None:
         plan = Plan.load(plan_path)
-        check_fresh(plan, loaded.sha256)
+        check_fresh(plan, loaded)
     else:
         plan = plan_for(env, loaded, target=target, sets=sets or {})
     if plan.errors:
@@ -155,10 +212,8 @@ def rollback(env: Environment, playbook_path: Path, *, yes: bool = False) -> dic
     _confirm_migration(env, plan, yes)
     with deployment.lock:
         ctx = run_context(env, deployment, plan, journal, dry_run=False)
-        try:
+        with reported(env, ctx, dry_run=False) as report:
             engine_rollback(ctx, env.progress)
-        finally:
-            report = finish(env, ctx, dry_run=False)
         return report
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from migrator.context import Environment
-from migrator.errors import BadInput
+from migrator.errors import BadInput, MigrateError, Refused
 from migrator.migration.journal import DeploymentLock, Journal
 from migrator.migration.plan import Plan
 from migrator.playbook import LoadedPlaybook, load_playbook
@@ -44,6 +45,16 @@ def deployment_for(env: Environment, loaded: LoadedPlaybook) -> Deployment:
     return Deployment(loaded, runtime_for_playbook(loaded.spec, env.environ), loaded.spec.milvus.token(env.environ))
 
 
+def effective_config(deployment: Deployment, version: str | None) -> Any:
+    """The config as the deployment's Milvus (of `version`; None: unknown) reads it now."""
+    from migrator.config import EtcdSource, load_layers
+
+    spec = deployment.loaded.spec
+    etcd = EtcdSource(spec.config.etcd.endpoint) if spec.config.etcd is not None else None
+    return load_layers(spec.config.dir, version, spec.milvus_environment(deployment.runtime.environment()), etcd,
+                       env_origin=f"environment of the {spec.runtime.kind} runtime")
+
+
 def run_context(env: Environment, deployment: Deployment, plan: Plan, journal: Journal, *, dry_run: bool):
     """What every step runs with."""
     from migrator.migration.steps.base import RunContext
@@ -59,7 +70,7 @@ def new_run_id() -> str:
 
 
 def recorded_plan(journal: Journal) -> Plan:
-    return Plan.from_dict(journal.data["plan"])
+    return Plan.from_dict(journal.data["plan"], where=f"{journal.path}: plan")
 
 
 def require_journal(deployment: Deployment, what: str) -> Journal:
@@ -67,3 +78,40 @@ def require_journal(deployment: Deployment, what: str) -> Journal:
     if journal is None:
         raise BadInput(f"no migration recorded in {deployment.journal_path}; nothing to {what}")
     return journal
+
+
+def cannot_reach(error: BaseException) -> str | None:
+    """What did not answer (as a hint), when `error` says Milvus, its NATS, etcd or the
+    deployment's runtime could not be reached; None for any other error."""
+    import urllib.error
+
+    from migrator.milvus.client import MilvusUnavailable
+    from migrator.milvus.etcd import EtcdUnreachable
+    from migrator.milvus.nats import NatsUnreachable
+    from migrator.runtime.base import CommandFailed
+
+    if isinstance(error, MilvusUnavailable):
+        return "Milvus did not answer: is it running, and do the playbook's milvus.uri and milvus.token_env reach it?"
+    if isinstance(error, NatsUnreachable):
+        return "Milvus's NATS server did not answer: is Milvus running on natsmq, its NATS port reachable?"
+    if isinstance(error, EtcdUnreachable):
+        return "etcd did not answer: check the playbook's config.etcd endpoint and that etcd is up"
+    if isinstance(error, CommandFailed):
+        return "a command of the deployment's runtime failed: check the playbook's runtime section"
+    if isinstance(error, (ConnectionError, TimeoutError, urllib.error.URLError)):
+        return "a connection failed: check that the services the playbook names are up"
+    return None
+
+
+@contextmanager
+def nothing_changed_yet() -> Iterator[None]:
+    """Around what a verb does before its first change: Milvus, NATS, etcd or the runtime not
+    answering there refuses the verb (exit 3), since nothing needs rolling back."""
+    try:
+        yield
+    except Exception as error:
+        unreachable = cannot_reach(error)
+        if unreachable is None:
+            raise
+        message = error.message if isinstance(error, MigrateError) else str(error)
+        raise Refused(message, hint=f"{unreachable}; nothing was changed") from error

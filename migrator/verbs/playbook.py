@@ -11,9 +11,11 @@ from migrator.context import Environment
 def check(env: Environment, file: Path) -> dict[str, Any]:
     """Validate against the schema (errors name the field and line); what an operator checks before a plan."""
     from migrator.playbook import load_playbook
+    from migrator.util.redact import redact
 
     loaded = load_playbook(file)
-    return {"playbook": str(loaded.path), "sha256": loaded.sha256, **summarize(loaded.spec, env.environ)}
+    # The uri may carry user:password@ (milvus.uri): shown redacted like every output.
+    return redact({"playbook": str(loaded.path), "sha256": loaded.sha256, **summarize(loaded.spec, env.environ)})
 
 
 def summarize(spec: Any, environ: Mapping[str, str]) -> dict[str, Any]:  # noqa: ANN401 - a Playbook, imported lazily

@@ -95,7 +95,7 @@ def _choose_ports(requested: dict[str, int | None]) -> dict[str, int]:
 
 
 def _milvus_ready(uri: str) -> bool:
-    """healthz=OK is not ready: a FlushAll must go through (milvus-facts: FlushAll)."""
+    """healthz=OK is not ready: a FlushAll must go through (docs/milvus.md, "FlushAll")."""
     from migrator.milvus.client import MilvusAdapter, MilvusUnavailable
 
     try:

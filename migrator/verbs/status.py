@@ -14,7 +14,9 @@ from migrator.migration.journal import (
     ROLLING_BACK,
     RUNNING,
 )
-from migrator.verbs.deployment import open_deployment, recorded_plan, run_context
+from migrator.verbs.deployment import effective_config, open_deployment, recorded_plan
+
+WRITES_ALLOW = "`milvus-migrate writes allow --playbook PB` allows them again, proved by a probe"
 
 
 def status(env: Environment, playbook_path: Path) -> dict[str, Any]:
@@ -28,25 +30,28 @@ def status(env: Environment, playbook_path: Path) -> dict[str, Any]:
         result["milvus_running"] = deployment.runtime.running()
     except Exception as error:  # noqa: BLE001 - status must answer even when the runtime cannot
         result["milvus_running_error"] = str(error)
-    if journal is None:
+    plan = recorded_plan(journal) if journal is not None else None
+    if deployment.loaded.spec.runtime.kind != "kubernetes":  # there Helm/the operator own the config
+        effective = effective_config(deployment, plan.milvus_version if plan else deployment.loaded.spec.config.version)
+        deny = effective.get(FORCE_DENY)
+        result.update(mq_type_configured=effective.mq_type(), writes_denied=bool(deny.value),
+                      writes_denied_source=str(deny.source))
+    if journal is None or plan is None:
         result["status"] = "no migration recorded"
+        result["next"] = WRITES_ALLOW if result.get("writes_denied") else None
         return result
-    plan = recorded_plan(journal)
-    ctx = run_context(env, deployment, plan, journal, dry_run=True)
-    effective = ctx.effective()
-    deny = effective.get(FORCE_DENY)
     result.update(
         status=journal.status,
         run_id=journal.data["run_id"],
         direction=f"{plan.source_mq} -> {plan.target_mq}",
         error=journal.data.get("error"),
-        mq_type_configured=effective.mq_type(),
-        writes_denied=bool(deny.value),
-        writes_denied_source=str(deny.source),
         steps=[{"id": k, "state": v.get("state"), "seconds": v.get("seconds"),
                 "summary": v.get("summary") or v.get("error")} for k, v in journal.data["steps"].items()],
+        writes=journal.data.get("writes", []),
         next=next_action(journal.status),
     )
+    if result.get("writes_denied") and journal.status in (DONE, ROLLED_BACK):
+        result["next"] = WRITES_ALLOW
     return result
 
 
@@ -59,3 +64,16 @@ def next_action(state: str) -> str:
         DONE: "nothing; `milvus-migrate verify` re-checks, `milvus-migrate rollback` goes back",
         ROLLED_BACK: "nothing; Milvus runs on the source MQ again",
     }.get(state, "")
+
+
+def needs_operator(result: dict[str, Any]) -> str | None:
+    """Why `status` exits 4, or None: the last run failed or was left unfinished, or writes are
+    still denied with no run in progress."""
+    state = result.get("status")
+    in_progress = state in (RUNNING, ROLLING_BACK) and bool(result.get("lock_holder"))
+    if state in (FAILED, INTERRUPTED) or (state in (RUNNING, ROLLING_BACK) and not in_progress):
+        error = result.get("error")
+        return f"the last migration is {state}" + (f": {error}" if error else "")
+    if result.get("writes_denied") and not in_progress:
+        return f"writes are still denied (forceDeny true at {result['writes_denied_source']})"
+    return None

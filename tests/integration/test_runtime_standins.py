@@ -35,7 +35,7 @@ def standins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Standin
 
 @pytest.fixture
 def taken_port() -> Iterator[int]:
-    """A port held open: Milvus on natsmq with this port exits at once (milvus-facts)."""
+    """A port held open: Milvus on natsmq with this port exits at once (docs/milvus.md, "The log line that proves the switch")."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         sock.listen()

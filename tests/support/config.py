@@ -1,4 +1,5 @@
-"""Shared helpers of the config tests: the shared fixtures, the wheel's template, diff parsing."""
+"""Helpers of the config tests: the project's fixtures, the optional shared corpus, the wheel's
+template, diff parsing."""
 
 from __future__ import annotations
 
@@ -6,11 +7,39 @@ import importlib.util
 import re
 from pathlib import Path
 
-# Read where they live, never copied into the project.
-FIXTURES = Path(__file__).parents[2] / ".." / "shared" / "fixtures"
-FIXTURE_FILES = sorted(FIXTURES.glob("*.yaml"))
+import pytest
+
+# Written by this project (tests/fixtures/config/README.md says which layout each captures).
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "config"
+FIXTURE_DIRS = sorted(path for path in FIXTURES.iterdir() if (path / "milvus.yaml").is_file())
+
+# The real milvus.yaml files of Milvus releases, when a directory of them sits beside the clone.
+# An extra corpus: a clone with nothing beside it skips these, saying why.
+SHARED_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+SHARED_FIXTURE_FILES = sorted(SHARED_FIXTURES.glob("*.yaml")) if SHARED_FIXTURES.is_dir() else []
+SHARED_ABSENT = f"{SHARED_FIXTURES} is not beside the clone: the real milvus.yaml corpus is optional"
 
 _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)(?:\((\w+)\))?(?:\s*:\s*([^}]*?))?\s*\}\}")
+
+
+def fixture_dir(name: str) -> Path:
+    path = FIXTURES / name
+    assert (path / "milvus.yaml").is_file(), f"no fixture {path}"
+    return path
+
+
+def milvus_yaml_sources() -> list:
+    """pytest params: (name, text) of every milvus.yaml to edit: the project's fixtures, the
+    `milvus` wheel's template, and the shared corpus (one skipped param when it is absent)."""
+    params = [pytest.param(path.name, (path / "milvus.yaml").read_bytes().decode("utf-8"), id=path.name)
+              for path in FIXTURE_DIRS]
+    params.append(pytest.param("wheel-template", None, id="wheel-template"))
+    if SHARED_FIXTURE_FILES:
+        params += [pytest.param(path.name, path.read_text(encoding="utf-8"), id=f"shared-{path.name}")
+                   for path in SHARED_FIXTURE_FILES]
+    else:
+        params.append(pytest.param("shared", "", id="shared-corpus", marks=pytest.mark.skip(reason=SHARED_ABSENT)))
+    return params
 
 
 def wheel_template_text() -> str:

@@ -6,6 +6,21 @@ from pathlib import Path
 
 from migrator.findings import Finding
 from migrator.migration.plan import Plan, PlannedStep, sha256_of
+from migrator.playbook import LoadedPlaybook, load_playbook
+
+PLAYBOOK = """\
+version: 1
+name: test
+config: {dir: .}
+runtime: {kind: systemd}
+migration: {state_dir: state}
+"""
+
+
+def write_playbook(tmp_path: Path) -> LoadedPlaybook:
+    """`tmp_path/pb.yaml`, the playbook `make_plan`'s plans name: config.dir is `tmp_path`."""
+    (tmp_path / "pb.yaml").write_text(PLAYBOOK)
+    return load_playbook(tmp_path / "pb.yaml")
 
 
 def make_plan(tmp_path: Path, layer: Path) -> Plan:

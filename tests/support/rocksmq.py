@@ -113,3 +113,24 @@ def tree_snapshot(*directories: Path) -> dict[str, tuple[int, int]]:
                 status = os.stat(os.path.join(root, name))
                 snapshot[os.path.join(root, name)] = (status.st_size, status.st_mtime_ns)
     return snapshot
+
+
+def append_messages(path: Path | str, topic: str, count: int, *, size: int = 100, start_ms: int = START_MS + 10_000_000) -> list[int]:
+    """Write `count` more messages into an existing RocksMQ topic, as a running Milvus would (data
+    and the meta DB's open-page size); returns their msgIDs."""
+    from rocksdict import Options, Rdict
+
+    data_path, meta_path = Path(path), Path(str(path) + "_meta_kv")
+    options = Options(raw_mode=True)
+    data = Rdict(str(data_path), options, column_families={"properties": Options(raw_mode=True)})
+    meta = Rdict(str(meta_path), options)
+    ids = [msg_id_at(start_ms + index) for index in range(count)]
+    for msg_id in ids:
+        data[f"{topic}/{msg_id}".encode()] = b"x" * size
+    key = f"message_size/{topic}".encode()
+    meta[key] = str(int(meta[key].decode()) + count * size).encode()
+    data.close()
+    meta.close()
+    for directory in (data_path, meta_path):
+        (directory / "rocksdict-config.json").unlink(missing_ok=True)
+    return ids

@@ -9,7 +9,9 @@ from migrator.migration.steps.base import RunContext
 def cleanup(ctx: RunContext) -> str:
     from migrator import rocksmq
 
+    # Never without the backup this run took after writes were denied (the plan refuses
+    # cleanup without backup; this refuses too, should the playbook have changed).
     report = rocksmq.clean(rocksmq_path(ctx), backup_dir=backup_dir(ctx) if ctx.playbook.migration.backup else None,
-                           force_without_backup=not ctx.playbook.migration.backup,
-                           config_dir=ctx.playbook.config.dir)
+                           config_dir=ctx.playbook.config.dir,
+                           not_before=(ctx.journal.data.get("marks") or {}).get("deny_at"))
     return f"removed {', '.join(report.removed)} ({report.bytes_freed} bytes)"

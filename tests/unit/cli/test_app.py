@@ -61,3 +61,28 @@ def test_unknown_option_is_usage_error() -> None:
 
 def test_exit_codes_are_documented_values() -> None:
     assert [int(c) for c in ExitCode] == [0, 1, 2, 3, 4, 130]
+
+
+def test_help_of_the_operator_commands_has_examples() -> None:
+    for command in ("plan", "apply", "rollback", "status"):
+        result = run_cli([command, "--help"])
+        assert result.exit_code == 0
+        examples = result.stdout.split("Examples:", 1)[1]
+        # Kept as written (not re-flowed): one command per line.
+        assert f"\n    milvus-migrate {command} " in examples, result.stdout
+
+
+def test_shell_completion_is_on(monkeypatch, capsys) -> None:
+    import pytest
+
+    from migrator.cli import main
+
+    with pytest.raises(SystemExit) as exited:  # typer's completion ends the process itself
+        main(["--show-completion", "bash"])
+    assert exited.value.code == 0 and "_MILVUS_MIGRATE_COMPLETE=complete_bash" in capsys.readouterr().out
+    monkeypatch.setenv("_MILVUS_MIGRATE_COMPLETE", "complete_bash")
+    monkeypatch.setenv("COMP_WORDS", "milvus-migrate wri")
+    monkeypatch.setenv("COMP_CWORD", "1")
+    with pytest.raises(SystemExit) as exited:
+        main([])
+    assert exited.value.code == 0 and capsys.readouterr().out.split() == ["writes"]

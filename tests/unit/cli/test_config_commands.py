@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_cli
-from tests.support.config import FIXTURES
+from tests.support.config import fixture_dir
 
 
 @pytest.fixture
 def config_dir(tmp_path: Path) -> Path:
+    """The 2.5 fixture's milvus.yaml alone, its NATS store inside tmp_path."""
     conf = tmp_path / "configs"
     conf.mkdir()
-    text = (FIXTURES / "milvus-2.5.x.yaml").read_text(encoding="utf-8")
+    text = (fixture_dir("v2.5-layers") / "milvus.yaml").read_text(encoding="utf-8")
     (conf / "milvus.yaml").write_text(text.replace("/var/lib/milvus/nats", str(tmp_path / "nats")), encoding="utf-8")
     return conf
 
@@ -26,7 +27,8 @@ def test_show_json_names_sources(config_dir: Path) -> None:
     data = result.json()
     settings = {item["key"]: item for item in data["settings"]}
     assert data["mq_type"] == "rocksmq"
-    assert settings["mq.type"]["source"] == f"{config_dir / 'milvus.yaml'}:169:3"
+    line = (config_dir / "milvus.yaml").read_text().splitlines().index("  type: default") + 1
+    assert settings["mq.type"]["source"] == f"{config_dir / 'milvus.yaml'}:{line}:3"
     assert settings["natsmq.server.port"]["value"] == 4333
     assert settings["natsmq.server.port"]["where"] == {"kind": "env", "name": "NATSMQ_SERVER_PORT", "origin": "environment of this shell"}
 

@@ -1,4 +1,5 @@
-"""The edit changes exactly the lines it must: on every shared fixture and the wheel's template."""
+"""The edit changes exactly the lines it must: on the project's fixtures, the wheel's template and,
+when it sits beside the clone, the shared corpus of real milvus.yaml files."""
 
 from __future__ import annotations
 
@@ -8,12 +9,17 @@ import pytest
 
 from migrator.config import load_layers, plan_edit
 from migrator.config.edit import edit_text
+from migrator.config.keys import typed_value
 from migrator.config.yamldoc import parse_document
 from migrator.errors import BadInput
-from tests.support.config import FIXTURE_FILES, changed_lines, wheel_template_text
+from tests.support.config import (
+    FIXTURE_DIRS,
+    changed_lines,
+    milvus_yaml_sources,
+    wheel_template_text,
+)
 
-SOURCES = [pytest.param(path.read_text(encoding="utf-8"), id=path.name) for path in FIXTURE_FILES]
-SOURCES.append(pytest.param(None, id="wheel-template"))
+SOURCES = milvus_yaml_sources()
 
 EDITS = {
     "mq.type": "natsmq",
@@ -24,56 +30,59 @@ EDITS = {
 }
 
 
-def test_fixtures_are_there() -> None:
-    assert len(FIXTURE_FILES) >= 3
+def test_every_fixture_layout_is_there() -> None:
+    assert {path.name for path in FIXTURE_DIRS} >= {"v2.3-single", "v2.5-layers", "v2.6-no-natsmq", "crlf", "comments"}
 
 
 def _source(text: str | None) -> str:
     return text if text is not None else wheel_template_text()
 
 
-def _lines_of(text: str, keys: list[str]) -> dict[str, str]:
+def _leaves_of(text: str, keys: list[str]) -> dict[str, tuple[str, str]]:
+    """key -> (its line without line ending, its raw value) for the keys present in `text`."""
     document = parse_document(Path("x.yaml"), text)
-    lines = text.splitlines()
-    return {leaf.key: lines[leaf.line - 1] for leaf in document.leaves() if leaf.key in keys}
+    lines = [line.rstrip("\r\n") for line in document.lines]
+    return {leaf.key: (lines[leaf.line - 1], leaf.raw) for leaf in document.leaves() if leaf.key in keys}
 
 
-@pytest.mark.parametrize("text", SOURCES)
-def test_edit_changes_exactly_the_edited_lines(tmp_path: Path, text: str | None) -> None:
+@pytest.mark.parametrize("name, text", SOURCES)
+def test_edit_changes_exactly_the_edited_lines(tmp_path: Path, name: str, text: str | None) -> None:
     original = _source(text)
-    (tmp_path / "milvus.yaml").write_text(original, encoding="utf-8")
+    (tmp_path / "milvus.yaml").write_bytes(original.encode("utf-8"))
     edit = plan_edit(load_layers(tmp_path, "2.5.4", {}, None), EDITS)
 
     removed, added = changed_lines(edit.diff)
-    before = _lines_of(original, list(EDITS))
+    before = _leaves_of(original, list(EDITS))
     present = [key for key in EDITS if key in before]
-    assert sorted(removed) == sorted(before[key] for key in present)
+    assert sorted(removed) == sorted(before[key][0] for key in present)
     # Each replaced line is the old line with only the value swapped: key, indent and comment stay.
-    after = _lines_of(edit.text, list(EDITS))
+    after = _leaves_of(edit.text, list(EDITS))
     for key in present:
-        old, new = before[key], after[key]
+        old, new = before[key][0], after[key][0]
         assert new.split(":")[0] == old.split(":")[0]
         assert ("#" in old) == ("#" in new) and old.partition(" #")[2] == new.partition(" #")[2]
     missing = [key for key in EDITS if key not in before]
     block = []
-    if missing:  # 2.6 has no natsmq section: it comes as one block after the rocksmq section
+    if "natsmq.server.port" in missing:  # no natsmq section (2.6): it comes as one block after rocksmq's
         block = ["", "natsmq:", "  server:", "    port: 4333", "    storeDir: /data/nats store", "    retention:", "      maxBytes: 1073741824"]
         assert "\n".join(block) in "\n".join(added)
         assert edit.text.index("\nnatsmq:") > edit.text.index("\nrocksmq:")
-    assert sorted(added) == sorted([after[key] for key in present] + block)
+    elif missing:  # a natsmq section without some keys: each comes in under its parent
+        assert set(missing) <= {"natsmq.server.retention.maxBytes"}, missing
+        block = [line for line in added if line not in [after[key][0] for key in present]]
+        assert block and all("maxBytes: 1073741824" in line or line.strip().endswith(":") for line in block), block
+    assert sorted(added) == sorted([after[key][0] for key in present] + block)
     # Everything else is byte-for-byte: editing the values back gives the original text.
     if not missing:
         document = parse_document(tmp_path / "milvus.yaml", edit.text)
-        back = {"mq.type": "default", "natsmq.server.port": 4222, "natsmq.server.storeDir": "/var/lib/milvus/nats",
-                "natsmq.server.retention.maxBytes": None, "quotaAndLimits.limitWriting.forceDeny": False}
-        if "type: rocksmq" in original:
-            back["mq.type"] = "rocksmq"
+        back = {key: typed_value(key, raw) for key, (_, raw) in before.items()}
+        back = {key: None if value == "" else value for key, value in back.items()}
         assert edit_text(document, back) == original
 
 
-@pytest.mark.parametrize("text", SOURCES)
-def test_crlf_and_missing_final_newline_are_kept(tmp_path: Path, text: str | None) -> None:
-    original = _source(text).replace("\n", "\r\n").rstrip("\r\n")
+@pytest.mark.parametrize("name, text", SOURCES)
+def test_crlf_and_missing_final_newline_are_kept(tmp_path: Path, name: str, text: str | None) -> None:
+    original = _source(text).replace("\r\n", "\n").replace("\n", "\r\n").rstrip("\r\n")
     (tmp_path / "milvus.yaml").write_bytes(original.encode("utf-8"))
     edit = plan_edit(load_layers(tmp_path, "2.5", {}, None), {"mq.type": "natsmq", "natsmq.server.port": 4333})
     assert not edit.text.endswith("\n")
@@ -184,8 +193,8 @@ def test_env_override_is_refused_naming_the_variable(tmp_path: Path) -> None:
 )
 def test_what_cannot_be_edited_safely_is_bad_input(tmp_path: Path, text: str, message: str) -> None:
     (tmp_path / "milvus.yaml").write_text(text)
-    effective = load_layers(tmp_path, None, {}, None)
-    with pytest.raises(BadInput, match=message):
+    with pytest.raises(BadInput, match=message):  # a key spelled twice is refused as soon as it is read
+        effective = load_layers(tmp_path, None, {}, None)
         plan_edit(effective, {"natsmq.server.storeDir": "/c", "natsmq.server.maxPending": 67108864})
 
 

@@ -9,7 +9,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from migrator.errors import Refused
-from migrator.migration.kubernetes import change_for, run_change
+from migrator.migration.kubernetes import change_findings, change_for, run_change
 from migrator.playbook import KubernetesRuntimeSpec
 
 
@@ -38,16 +38,51 @@ def test_helm_back_to_rocksmq_has_no_natsmq_config(tmp_path: Path) -> None:
     assert values == {"standalone": {"messageQueue": "rocksmq", "persistence": {"enabled": True}}}
 
 
-def test_operator_patch(tmp_path: Path) -> None:
-    spec = _spec(manager="operator", natsmq_storage={"size": "20Gi", "storage_class": "fast"})
-    change = change_for(spec, "natsmq", {}, tmp_path)
+def test_operator_patch_reuses_the_rocksmq_claim_and_restarts(tmp_path: Path) -> None:
+    """The natsmq persistence reuses the claim the operator made for RocksMQ (`<CR name>-data`); the
+    operator only rewrites the ConfigMap, so the commands restart the Deployment themselves."""
+    change = change_for(_spec(manager="operator"), "natsmq", {}, tmp_path)
     patch = json.loads(change.files["milvus-patch-natsmq.json"])
-    assert patch["spec"]["dependencies"]["msgStreamType"] == "natsmq"
-    claim = patch["spec"]["dependencies"]["natsmq"]["persistence"]["persistentVolumeClaim"]["spec"]
-    assert claim["resources"]["requests"]["storage"] == "20Gi" and claim["storageClassName"] == "fast"
+    dependencies = patch["spec"]["dependencies"]
+    assert dependencies["msgStreamType"] == "natsmq"
+    assert dependencies["natsmq"] == {"persistence": {"enabled": True,
+                                                      "persistentVolumeClaim": {"existingClaim": "my-release-data"}}}
     assert patch["spec"]["config"] == {"natsmq": {"server": {"storeDir": "/var/lib/milvus/nats"}}}
-    assert change.commands[0] == ["kubectl", "-n", "milvus", "patch", "milvus", "my-release", "--type", "merge",
-                                  "--patch-file", str(tmp_path / "milvus-patch-natsmq.json")]
+    assert change.commands == [
+        ["kubectl", "-n", "milvus", "patch", "milvus", "my-release", "--type", "merge",
+         "--patch-file", str(tmp_path / "milvus-patch-natsmq.json")],
+        ["kubectl", "-n", "milvus", "rollout", "restart", "deployment/my-release-milvus-standalone"],
+        ["kubectl", "-n", "milvus", "rollout", "status", "deployment/my-release-milvus-standalone", "--timeout=15m"],
+    ]
+
+
+def test_operator_claim_from_the_playbook_and_the_way_back(tmp_path: Path) -> None:
+    spec = _spec(manager="operator", data_claim="milvus-rdb")
+    back = json.loads(change_for(spec, "rocksmq", {}, tmp_path).files["milvus-patch-rocksmq.json"])
+    assert back["spec"] == {"dependencies": {
+        "msgStreamType": "rocksmq",
+        "rocksmq": {"persistence": {"enabled": True, "persistentVolumeClaim": {"existingClaim": "milvus-rdb"}}}}}
+    findings = change_findings(spec, "rocksmq")
+    assert any("reuses the claim milvus-rdb (runtime.data_claim)" in f.message for f in findings)
+    assert any(f.level == "warning" and "updateConfigMapOnly" in f.message and "rollout restart" in f.message
+               for f in findings)
+
+
+def test_helm_sets_the_queue_explicitly_and_warns_of_chart_5(tmp_path: Path) -> None:
+    for target in ("natsmq", "rocksmq"):
+        values = YAML(typ="safe").load(change_for(_spec(manager="helm"), target, {}, tmp_path).files[f"values-{target}.yaml"])
+        assert values["standalone"]["messageQueue"] == target
+    (warning,) = change_findings(_spec(manager="helm"), "rocksmq")
+    assert warning.key == "standalone.messageQueue" and warning.level == "warning"
+    assert "milvus.io/message-queue" in warning.message and "woodpecker" in warning.message
+
+
+def test_helm_deployment_name_follows_the_chart_fullname(tmp_path: Path) -> None:
+    """The chart's fullname is the release alone when it contains `milvus`; the operator always adds it."""
+    helm = change_for(_spec(manager="helm", release="prod-milvus"), "natsmq", {}, tmp_path)
+    assert helm.commands[-1][-2] == "deployment/prod-milvus-standalone"
+    operator = change_for(_spec(manager="operator", release="prod-milvus"), "natsmq", {}, tmp_path)
+    assert operator.commands[-1][-2] == "deployment/prod-milvus-milvus-standalone"
 
 
 def test_store_dir_off_the_persisted_volume_is_refused(tmp_path: Path) -> None:
@@ -76,4 +111,5 @@ def test_run_change_runs_commands_with_files_written(tmp_path: Path, monkeypatch
     spec = _spec(manager="operator", run_kubectl=True)
     out = tmp_path / "out"
     run_change(change_for(spec, "natsmq", {}, out), spec, out)
-    assert calls.read_text().splitlines()[1] == "-n milvus rollout status deployment/my-release-milvus-standalone --timeout=15m"
+    assert calls.read_text().splitlines()[1:] == ["-n milvus rollout restart deployment/my-release-milvus-standalone",
+                                                  "-n milvus rollout status deployment/my-release-milvus-standalone --timeout=15m"]

@@ -133,6 +133,7 @@ def test_apply_of_a_plan_runs_the_commands_when_asked(tmp_path: Path, tools: Pat
     patch = out.parent / "milvus-patch-natsmq.json"
     assert tools.read_text().splitlines() == [
         f"kubectl -n milvus patch milvus my-release --type merge --patch-file {patch}",
+        "kubectl -n milvus rollout restart deployment/my-release-milvus-standalone",
         "kubectl -n milvus rollout status deployment/my-release-milvus-standalone --timeout=15m",
     ]
     assert "the rollout finished" in result.stdout and "mqType=natsmq" in result.stdout

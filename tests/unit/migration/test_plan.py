@@ -10,22 +10,26 @@ import pytest
 from migrator.errors import BadInput, Refused
 from migrator.migration.plan import Plan, check_fresh
 from migrator.util.redact import redact
-from tests.support.plans import make_plan
+from tests.support.plans import make_plan, write_playbook
 
 
 def test_plan_round_trips_and_detects_a_changed_layer(tmp_path: Path) -> None:
     layer = tmp_path / "milvus.yaml"
     layer.write_text("mq:\n  type: rocksmq\n")
+    playbook = write_playbook(tmp_path)
     plan = make_plan(tmp_path, layer)
+    plan.playbook_sha256 = playbook.sha256
     plan.save(tmp_path / "plan.json")
     loaded = Plan.load(tmp_path / "plan.json")
     assert loaded == plan
-    check_fresh(loaded, "abc")
+    check_fresh(loaded, playbook)
     layer.write_text("mq:\n  type: rocksmq\n# touched\n")
     with pytest.raises(Refused, match=str(layer)):
-        check_fresh(loaded, "abc")
+        check_fresh(loaded, playbook)
+    other = make_plan(tmp_path, layer)
+    other.playbook_sha256 = "other"
     with pytest.raises(Refused, match="playbook"):
-        check_fresh(make_plan(tmp_path, layer), "other")
+        check_fresh(other, playbook)
 
 
 def test_plan_with_another_schema_is_bad_input(tmp_path: Path) -> None:

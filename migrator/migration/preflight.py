@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from migrator.config import MQ_TYPE, EffectiveConfig, natsmq_findings
 from migrator.config.edit import ConfigEdit
@@ -177,14 +177,15 @@ def quota_findings(effective: EffectiveConfig) -> list[Finding]:
     return []
 
 
-def settings_findings(effective: EffectiveConfig, changes: Mapping[str, Any], source: str, target: str) -> list[Finding]:
-    """The target MQ's settings as Milvus will start with them (natsmq.server.*, or rocksmq.path)."""
+def settings_findings(effective: EffectiveConfig, changes: Mapping[str, Any], source: str, target: str,
+                      *, port_is_free: Callable[[int], bool] | None = None) -> list[Finding]:
+    """The target MQ's settings as Milvus will start with them (natsmq.server.*, or rocksmq.path).
+    `port_is_free`: where NATS will bind (default: this host's 127.0.0.1; `container_port_check`)."""
     if source == target:
         return []
-    return natsmq_findings(effective, dict(changes), target)
+    return natsmq_findings(effective, dict(changes), target, port_is_free=port_is_free)
 
 
-ROCKSMQ_PATH = "rocksmq.path"
 NATS_STORE_DIR = "natsmq.server.storeDir"
 
 
@@ -198,9 +199,19 @@ def container_mount_findings(loaded: LoadedPlaybook, environ: Mapping[str, str],
     spec = loaded.spec.runtime
     where = f"container {spec.container}" if spec.kind == "docker" else f"{spec.file}: service {spec.service}"
     data = {ROCKSMQ_PATH: str(effective.get(ROCKSMQ_PATH).value or "")}
-    if changes.get("mq.type") == "natsmq" or effective.mq_type() == "natsmq":
+    if changes.get(MQ_TYPE) == "natsmq" or effective.mq_type() == "natsmq":
         data[NATS_STORE_DIR] = str(changes.get(NATS_STORE_DIR) or effective.get(NATS_STORE_DIR).value or "")
     return mount_findings(loaded, runtime.mounts(), where, edited, {k: v for k, v in data.items() if v})
+
+
+def container_port_check(loaded: LoadedPlaybook, environ: Mapping[str, str]) -> Callable[[int], bool]:
+    """A container's NATS binds the container's own 127.0.0.1: whether its port is free is asked
+    there (through its network namespace), not on this host's loopback."""
+    from migrator.runtime import runtime_for_playbook
+    from migrator.runtime.netns import port_is_free
+
+    runtime = runtime_for_playbook(loaded.spec, environ)
+    return lambda port: port_is_free(runtime.reach, port)
 
 
 def mount_findings(loaded: LoadedPlaybook, mounts: Mapping[str, Path], where: str, edited: set[str],

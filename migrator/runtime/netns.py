@@ -25,7 +25,7 @@ import struct
 import subprocess
 import sys
 import threading
-from typing import Iterator
+from typing import Callable, ContextManager, Iterator
 
 CLONE_NEWNET = 0x40000000
 READY = "ready"
@@ -108,6 +108,29 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
     for stream in (child.stdout, child.stderr):
         if stream is not None:
             stream.close()
+
+
+def port_is_free(reach: Callable[[int], ContextManager[str]], port: int) -> bool:
+    """Is 127.0.0.1:`port` free where `reach` leads (a container's loopback, where its NATS will
+    bind)? Connected through the relay: a reset means nothing listens there. When the port cannot
+    be reached at all (not root, container down) the answer is unknown and counts as free: the
+    start would fail and be rolled back, which is better than refusing on a guess."""
+    from migrator.runtime.base import ReachUnavailable
+
+    try:
+        with reach(port) as address:
+            host, relayed = address.rsplit(":", 1)
+            try:
+                with socket.create_connection((host, int(relayed)), timeout=_CONNECT_TIMEOUT_S) as probe:
+                    probe.settimeout(0.5)
+                    probe.recv(1)  # a server may greet (NATS sends INFO), or wait: either way it listens
+            except (ConnectionResetError, ConnectionRefusedError):
+                return True
+            except (TimeoutError, socket.timeout):
+                return False
+            return False
+    except ReachUnavailable:
+        return True
 
 
 class SharedRelays:

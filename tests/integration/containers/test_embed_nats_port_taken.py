@@ -2,9 +2,10 @@
 
 Milvus runs in the network namespace of a holder container (`--network container:<holder>`), as a
 pod's containers share one; a process in the holder keeps 4222 taken across Milvus's restarts.
-The switch to NATS makes Milvus exit at once, and the engine restarts it, again and again: the
-tool must not take any of those starts for the proof, must stop the restarting container, and
-roll back to RocksMQ with writes allowed. Judged by the test's own client, the config file's
+Plan sees the port taken inside the container (not on the host's loopback); a plan made before
+it was taken is applied anyway: the switch to NATS makes Milvus exit at once, and the engine
+restarts it, again and again: the tool must not take any of those starts for the proof, must
+stop the restarting container, and roll back to RocksMQ with writes allowed. Judged by the test's own client, the config file's
 bytes and the container's own log.
 """
 
@@ -44,11 +45,22 @@ def test_nats_port_taken_inside_rolls_back_through_engine_restarts(held_embed, t
     uri = f"http://127.0.0.1:{shape.proxy_port}"
     rows = checks.seed(uri)
     original = shape.milvus_yaml.read_bytes()
-    holder.exec("nc", "-l", "-p", "4222")  # 0.0.0.0:4222 in the shared namespace: NATS cannot bind 127.0.0.1:4222
+    playbook = shape.playbook(tmp_path / "embed.yaml")
+    plan = tmp_path / "plan.json"
+    planned = run_cli(["plan", "--playbook", str(playbook), "--out", str(plan)])
+    assert planned.exit_code == 0, planned.stdout + planned.stderr
 
+    # 0.0.0.0:4222 in the shared namespace, listening again after each connection: NATS cannot
+    # bind 127.0.0.1:4222 there. The host's own 127.0.0.1:4222 has nothing to do with it.
+    holder.exec("sh", "-c", "while :; do nc -l -p 4222 </dev/null; done")
+    refused = run_cli(["--output", "json", "plan", "--playbook", str(playbook), "--out", str(tmp_path / "again.json")])
+    assert refused.exit_code == 3, refused.stdout + refused.stderr
+    [taken] = [f for f in refused.json()["findings"] if f["key"] == "natsmq.server.port"]
+    assert taken["level"] == "error" and "127.0.0.1:4222 is taken" in taken["message"]
+
+    # Applied anyway (the plan made before the port was taken): the start fails for real.
     started = time.time()
-    applied = run_cli(["--output", "json", "apply", "--playbook", str(shape.playbook(tmp_path / "embed.yaml")),
-                       "--yes"])
+    applied = run_cli(["--output", "json", "apply", str(plan), "--yes"])
     assert applied.exit_code == 1, applied.stdout + applied.stderr  # failed and rolled back
     assert "rolled back to rocksmq, writes allowed" in applied.stderr
     assert "address already in use" in applied.stderr  # NATS's own reason, from its log on the volume

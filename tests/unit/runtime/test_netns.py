@@ -128,3 +128,21 @@ def test_not_root_or_not_visible_is_refused_clearly(isolated_nats: tuple[int, in
     with pytest.raises(ReachUnavailable, match="its process 999999999 is not visible here"):
         with relay(999_999_999, port, what="container gone"):
             pass
+
+
+def test_a_port_is_free_or_taken_where_the_relay_leads(isolated_nats: tuple[int, int]) -> None:
+    """Plan asks about a container's NATS port inside the container, not on this host."""
+    from migrator.runtime.netns import port_is_free
+
+    pid, port = isolated_nats
+
+    def reach(number: int):
+        return relay(pid, number, what="the test's namespace")
+
+    def unreachable(number: int):
+        raise ReachUnavailable("not root")
+
+    assert port_is_free(reach, port) is False  # nats-server listens there (and greets)
+    assert port_is_free(reach, _free_port()) is True
+    assert port_is_free(unreachable, port) is True  # unknown: the start would tell
+    assert _relays_of(pid) == []

@@ -16,13 +16,16 @@ from typing import Iterator
 
 import pytest
 
+from migrator.migration.steps.verify import VerificationFailed
 from migrator.milvus.nats import list_streams, read_store
+from migrator.runtime.base import ReachUnavailable
 from migrator.runtime.docker import DockerRuntime
 from tests.containers import checks
 from tests.containers.engine import inspect, podman_env, wait_healthz
 from tests.containers.images import ImageTags
 from tests.containers.shapes import EmbedShape
 from tests.support.cli import run_cli
+from tests.support.sandbox import quiet_env
 
 pytestmark = pytest.mark.milvus
 
@@ -36,6 +39,32 @@ def embed(tmp_path_factory: pytest.TempPathFactory, container_images: ImageTags)
         yield shape
     finally:
         shape.remove()
+
+
+class _NoReach:
+    """The deployment's runtime, but its container's loopback out of reach (as for a tool that is
+    not root, or an engine on another host)."""
+
+    def __init__(self, runtime: DockerRuntime) -> None:
+        self._runtime = runtime
+
+    def __getattr__(self, name: str):
+        return getattr(self._runtime, name)
+
+    def reach(self, port: int):
+        raise ReachUnavailable(f"reaching port {port} inside the container is off for this test")
+
+
+def _check_nats_without_reach(playbook: Path) -> str:
+    """apply's NATS check against the deployment as the last run left it, with no way into the container."""
+    from migrator.migration.steps.verify import check_nats
+    from migrator.verbs.deployment import open_deployment, recorded_plan, run_context
+
+    env = quiet_env()
+    deployment = open_deployment(env, playbook)
+    deployment.runtime = _NoReach(deployment.runtime)
+    journal = deployment.journal()
+    return check_nats(run_context(env, deployment, recorded_plan(journal), journal, dry_run=True))
 
 
 def _changed(before: str, after: str) -> list[str]:
@@ -136,6 +165,15 @@ def test_rocksmq_to_nats_and_back(embed: EmbedShape, tmp_path: Path) -> None:
         assert sorted(s.name for s in list_streams(address)) == sorted(s.name for s in stored)
     verify = next(step for step in applied.json()["steps"] if step["id"] == "verify")
     assert "read over the network via the docker container's network namespace" in verify["summary"]
+    # Where the tool cannot enter the container, the check reads the store on disk, and says so;
+    # with the store out of reach too, it fails naming both reasons.
+    assert f"read from the store on disk at {embed.data_dir / 'nats'}" in _check_nats_without_reach(playbook)
+    blind = tmp_path / "blind.yaml"
+    blind.write_text(playbook.read_text().replace(f"/var/lib/milvus: {embed.data_dir}", "/var/lib/milvus: /nowhere"))
+    with pytest.raises(VerificationFailed, match="cannot check JetStream either way: reaching port 4222 inside the "
+                                                 "container is off for this test; and from the store on disk: no "
+                                                 "JetStream stream under /nowhere/nats/jetstream"):
+        _check_nats_without_reach(blind)
 
     back_started = time.time()
     back = run_cli(["--output", "json", "apply", "--playbook", str(playbook), "--to", "rocksmq", "--yes"])

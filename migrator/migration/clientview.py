@@ -51,15 +51,12 @@ class ClientView:
         self._reader = threading.Thread(target=self._read, name="client-view-reader", daemon=True)
         self._reader.start()
 
-    def wait_until_acknowledged(self, wait_s: float = 10.0) -> bool:
-        """Give it time to get a first write acknowledged (it makes its collection first), so the
-        report can say when the last write before the cut-off was."""
+    def wait_for_first_write(self, wait_s: float = 10.0) -> None:
+        """Give it time to make its collection and write once, so the report can say when the last
+        write before the cut-off was; a refused first write ends the wait too."""
         until = time.monotonic() + wait_s
-        while time.monotonic() < until:
-            if any(kind is None for _, kind in list(self.outcomes)):
-                return True
+        while time.monotonic() < until and not self.outcomes:
             time.sleep(0.1)
-        return False
 
     def _read(self) -> None:
         assert self._process is not None and self._process.stdout is not None

@@ -169,7 +169,7 @@ def reported(env: Environment, ctx: Any, *, dry_run: bool) -> Iterator[dict[str,
     if view is not None:
         view.start()
         if not ctx.journal.data.get("marks", {}).get("clients_off_at"):  # clients are not cut off yet
-            view.wait_until_acknowledged()
+            view.wait_for_first_write()
     report: dict[str, Any] = {}
     try:
         yield report

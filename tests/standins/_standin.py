@@ -24,7 +24,7 @@ def runtime(extra_env: dict[str, str] | None = None):
 
     layout, state = lifecycle.load(SANDBOX)
     base = lifecycle.runtime_for(layout, state)
-    return dataclasses.replace(base, env={**base.env, **(extra_env or {})})
+    return dataclasses.replace(base, variables={**base.variables, **(extra_env or {})})
 
 
 def stdout_log() -> Path:

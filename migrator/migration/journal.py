@@ -229,6 +229,7 @@ def _shape_problem(data: Any) -> str | None:
                 or not isinstance(entry.get("data", {}), dict):
             return f"steps.{step_id} must be a mapping with a state and a data mapping"
     marks = data.get("marks", {})
-    if any(not isinstance(v, (int, float)) or isinstance(v, bool) for v in marks.values()):
-        return "marks must map names to numbers"
+    # Instants (`clients_off_at`, ...) are unix times; other marks (config states, client view) are data.
+    if any(key.endswith("_at") and (not isinstance(v, (int, float)) or isinstance(v, bool)) for key, v in marks.items()):
+        return "marks ending in _at must be numbers (unix times)"
     return None

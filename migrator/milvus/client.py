@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -16,6 +18,10 @@ from typing import Any, Callable, Iterator
 from migrator.errors import NotRolledBack
 from migrator.util.redact import redact_text
 
+# Counts run this many at a time: a Strong count waits for the next time tick (~200 ms on 2.3.5),
+# not for this host's CPU, so at 200 collections one at a time is 40 s of waiting (docs/milvus.md,
+# "At scale").
+COUNT_WORKERS = 16
 PROBE_COLLECTION = "milvus_migrate_probe"
 CLIENT_VIEW_COLLECTION = "milvus_migrate_client_view"
 TOOL_COLLECTIONS = (PROBE_COLLECTION, CLIENT_VIEW_COLLECTION)  # the tool's own: never counted
@@ -119,6 +125,11 @@ def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay:
         delay = min(delay * 2, 5.0)
 
 
+def _left(until: float) -> float:
+    """Seconds to a time.monotonic() instant, at least a moment: a call is made once more at worst."""
+    return max(until - time.monotonic(), 0.5)
+
+
 def _short(error: BaseException) -> str:
     # pymilvus messages may quote the uri it was given, credentials included.
     return redact_text(str(error).replace("\n", " "))[:300]
@@ -134,17 +145,20 @@ class MilvusAdapter:
         self._token = token or ""
         self._timeout = timeout
         self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()  # the counts share the adapter across threads
 
     def client(self, database: str = "default") -> Any:
-        if database not in self._clients:
-            from pymilvus import MilvusClient
+        with self._lock:
+            if database not in self._clients:
+                from pymilvus import MilvusClient
 
-            try:
-                self._clients[database] = MilvusClient(uri=self.uri, token=self._token, db_name=database,
-                                                       timeout=self._timeout)
-            except Exception as error:  # noqa: BLE001
-                raise MilvusUnavailable(f"cannot connect to Milvus at {redact_text(self.uri)}: {_short(error)}") from error
-        return self._clients[database]
+                try:
+                    self._clients[database] = MilvusClient(uri=self.uri, token=self._token, db_name=database,
+                                                           timeout=self._timeout)
+                except Exception as error:  # noqa: BLE001
+                    raise MilvusUnavailable(f"cannot connect to Milvus at {redact_text(self.uri)}: "
+                                            f"{_short(error)}") from error
+            return self._clients[database]
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -198,26 +212,98 @@ class MilvusAdapter:
             return retry(strong_count, deadline_s=deadline_s, what=f"count {database}.{collection}", alive=self.alive)
         return self.stored_rows(database, collection)
 
-    def collection_channels(self) -> dict[str, tuple[int, int]]:
+    def collection_channels(self, *, deadline_s: float = 120.0) -> dict[str, tuple[int, int]]:
         """database.collection -> (collection id, shards): whose channel checkpoints must move."""
-        found = {}
-        for database in self.databases():
-            client = self.client(database)
-            for name in self.collections(database):
-                described = client.describe_collection(name)
-                found[f"{database}.{name}"] = (int(described["collection_id"]), int(described["num_shards"]))
-        return found
+        keys = [(database, name) for database in self.databases() for name in self.collections(database)]
+
+        def describe(key: tuple[str, str], until: float) -> tuple[int, int]:
+            described = self.client(key[0]).describe_collection(key[1])
+            return int(described["collection_id"]), int(described["num_shards"])
+
+        found = self.in_parallel(describe, keys, deadline_s=deadline_s, what="describe")
+        return {f"{database}.{name}": channels for (database, name), channels in zip(keys, found)}
+
+    def user_collections(self) -> list[tuple[str, str]]:
+        """(database, collection) of every collection but the tool's own."""
+        return [(database, name) for database in self.databases() for name in self.collections(database)
+                if name not in TOOL_COLLECTIONS]
 
     def snapshot(self, *, deadline_s: float = 120.0) -> Snapshot:
-        facts = []
-        for database in self.databases():
-            for name in self.collections(database):
-                if name in TOOL_COLLECTIONS:
-                    continue
-                loaded = self.is_loaded(database, name)
-                facts.append(CollectionFacts(database, name, loaded, self.count(database, name, loaded=loaded,
-                                                                                 deadline_s=deadline_s)))
-        return Snapshot(version=self.version(), collections=facts)
+        """Every collection's load state and row count: a Strong count for a loaded one, datacoord's
+        stored rows for one that is not (loading it would change it). Counted in parallel, all
+        within one deadline."""
+
+        def facts(key: tuple[str, str], until: float) -> CollectionFacts:
+            database, name = key
+            loaded = self.is_loaded(database, name)
+            return CollectionFacts(database, name, loaded, self.count(database, name, loaded=loaded,
+                                                                      deadline_s=_left(until)))
+
+        return Snapshot(version=self.version(), collections=self.in_parallel(facts, self.user_collections(),
+                                                                              deadline_s=deadline_s, what="count"))
+
+    def scale(self, collections: list[CollectionFacts], *, deadline_s: float = 120.0) -> dict[str, int]:
+        """What a migration's write-downtime grows with, beyond the snapshot (the plan's estimate,
+        migration/costs.py): partitions, the flushed segments a reload of the loaded collections
+        loads, and the rows not yet in a flushed segment (replayed from the MQ at each restart)."""
+
+        def one(facts: CollectionFacts, until: float) -> tuple[int, int, int]:
+            client = self.client(facts.database)
+            partitions = len(client.list_partitions(facts.name))
+            segments = client.list_persistent_segments(facts.name)
+            return partitions, len(segments), sum(int(segment.num_rows) for segment in segments)
+
+        found = self.in_parallel(one, collections, deadline_s=deadline_s, what="segments")
+        loaded = [(facts, result) for facts, result in zip(collections, found) if facts.loaded]
+        return {
+            "collections": len(collections),
+            "loaded": len(loaded),
+            "partitions": sum(partitions for partitions, _, _ in found),
+            "loaded_segments": sum(segments for _, (_, segments, _) in loaded),
+            "rows": sum(facts.rows for facts in collections),
+            # A Strong count sees every live row; datacoord's flushed segments hold the flushed ones.
+            "unflushed_rows": sum(max(facts.rows - flushed, 0) for facts, (_, _, flushed) in loaded),
+        }
+
+    def counts(self, collections: list[CollectionFacts], *, deadline_s: float) -> dict[str, tuple[int, float]]:
+        """key -> (rows, seconds) of each collection as it is now: a loaded one is loaded again (querycoord
+        restores it after a restart; this waits for it) and answers a Strong count, one that is not gives
+        datacoord's stored rows. In parallel, all within one deadline."""
+
+        def count(facts: CollectionFacts, until: float) -> tuple[int, float]:
+            began = time.monotonic()
+            if facts.loaded:
+                self.load(facts.database, facts.name, deadline_s=_left(until))
+            rows = self.count(facts.database, facts.name, loaded=facts.loaded, deadline_s=_left(until))
+            return rows, time.monotonic() - began
+
+        found = self.in_parallel(count, collections, deadline_s=deadline_s, what="count")
+        return {facts.key: result for facts, result in zip(collections, found)}
+
+    def in_parallel(self, call: Callable[[Any, float], Any], items: list[Any], *, deadline_s: float,
+                    what: str) -> list[Any]:
+        """call(item, until) for every item, COUNT_WORKERS at a time, all by one deadline (`until`, a
+        time.monotonic() instant); results in the order of `items`. The first failure is raised once
+        every call has ended (none outlives the deadline)."""
+        until = time.monotonic() + deadline_s
+
+        def one(item: Any) -> tuple[Any, BaseException | None]:
+            if time.monotonic() >= until:
+                return None, MilvusUnavailable(f"{what}: no time left of the {deadline_s:.0f} s deadline")
+            try:
+                return call(item, until), None
+            except Exception as error:  # noqa: BLE001 - raised below, after the others ended
+                return None, error
+
+        with ThreadPoolExecutor(max_workers=COUNT_WORKERS) as pool:
+            results = list(pool.map(one, items))
+        failures = [error for _, error in results if error is not None]
+        if failures:
+            first = failures[0]
+            message = first.message if isinstance(first, MilvusError) else _short(first)
+            more = f" (and {len(failures) - 1} more of {len(items)})" if len(failures) > 1 else ""
+            raise MilvusUnavailable(f"{message}{more}") from first
+        return [result for result, _ in results]
 
     # -- flush -----------------------------------------------------------------------------
 
@@ -265,9 +351,10 @@ class MilvusAdapter:
 
     # -- probe -----------------------------------------------------------------------------
 
-    def ensure_probe(self, *, deadline_s: float = 60.0, name: str = PROBE_COLLECTION) -> None:
-        """A tiny collection the tool owns, in the default database, loaded (retried while Milvus
-        settles after a restart)."""
+    def ensure_probe(self, *, deadline_s: float = 60.0, name: str = PROBE_COLLECTION, load: bool = True) -> None:
+        """A tiny collection the tool owns, in the default database, loaded unless `load` is False
+        (retried while Milvus settles after a restart). Inserts need no load: after a restart
+        querycoord loads every loaded collection again first, which takes long at scale."""
         from pymilvus import DataType
 
         client = self.client()
@@ -277,10 +364,13 @@ class MilvusAdapter:
                 schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
                 schema.add_field("id", DataType.INT64, is_primary=True)
                 schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
-                index = client.prepare_index_params()
-                index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
-                client.create_collection(name, schema=schema, index_params=index)
-            client.load_collection(name)
+                client.create_collection(name, schema=schema)
+            if load:
+                if not client.list_indexes(name):
+                    index = client.prepare_index_params()
+                    index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
+                    client.create_index(name, index)
+                client.load_collection(name)
 
         retry(create_and_load, deadline_s=deadline_s, what=f"create the collection {name}", alive=self.alive)
 

@@ -61,17 +61,16 @@ def wait_for_datanode(ctx: RunContext, milvus, deadline_s: float) -> str:  # noq
         time.sleep(0.5)
 
 
-def all_stored(milvus, snapshot: Snapshot) -> None:  # noqa: ANN001 - MilvusAdapter
+def all_stored(milvus, snapshot: Snapshot, *, deadline_s: float) -> None:  # noqa: ANN001 - MilvusAdapter
     """Right after FlushAll every row is in a flushed segment, so datacoord's stored row count of a
     collection (rows ever inserted, deleted ones included until compaction) can never be below the
     live rows the snapshot's Strong count saw. Below means the flush dropped rows: stop here, while
     the source MQ still holds them."""
-    short = []
-    for facts in snapshot.collections:
-        if facts.loaded:
-            stored = milvus.stored_rows(facts.database, facts.name)
-            if stored < facts.rows:
-                short.append(f"{facts.key}: {facts.rows} rows answered a Strong count, {stored} are stored")
+    loaded = [facts for facts in snapshot.collections if facts.loaded]
+    stored = milvus.in_parallel(lambda facts, until: milvus.stored_rows(facts.database, facts.name), loaded,
+                                deadline_s=deadline_s, what="stored rows")
+    short = [f"{facts.key}: {facts.rows} rows answered a Strong count, {rows} are stored"
+             for facts, rows in zip(loaded, stored) if rows < facts.rows]
     if short:
         raise FlushLostRows("after FlushAll fewer rows are stored than Milvus served: " + "; ".join(short),
                             hint="the rollback restarts the source MQ as it was; see docs/troubleshooting.md")
@@ -82,7 +81,8 @@ def flush_all(ctx: RunContext, step_id: str = "flush-all", snapshot_step: str = 
     with ctx.milvus(isolated=True) as milvus:
         caught_up = wait_for_datanode(ctx, milvus, ctx.deadlines.flush_s)
         result = milvus.flush_all(deadline_s=max(until - time.monotonic(), 1.0))
-        all_stored(milvus, Snapshot.from_dict(ctx.journal.recall(snapshot_step, "snapshot")))
+        all_stored(milvus, Snapshot.from_dict(ctx.journal.recall(snapshot_step, "snapshot")),
+                   deadline_s=max(until - time.monotonic(), 1.0))
     checkpoints = read_checkpoints_of(ctx)
     ctx.journal.remember(step_id, flush_ts=result.flush_ts,
                          checkpoints={cp.vchannel: [cp.msg_id, cp.timestamp] for cp in checkpoints})

@@ -236,6 +236,17 @@ def backup_room_findings(loaded: LoadedPlaybook, rocksmq_facts: Mapping[str, Any
     return []
 
 
+def budget_findings(estimate: Mapping[str, Any]) -> list[Finding]:
+    """A budget below the estimate: apply refuses before the first stop (steps/preflight.py)."""
+    seconds, budget = estimate.get("write_downtime_s"), estimate.get("write_downtime_budget_s")
+    if seconds is None or budget is None or seconds <= budget:
+        return []
+    return [Finding("warning", "migration.write_downtime_budget_s",
+                    f"the estimated write-downtime, {seconds:.0f} s, exceeds the budget of {budget:.0f} s: apply stops "
+                    "before the first stop, with nothing changed; raise the budget, or leave it out for one from the "
+                    "estimate")]
+
+
 def recheck(version: str, configured_mq: str, source: str, target: str) -> list[Finding]:
     """apply's preflight: the rules that can change between plan and apply, against the deployment now."""
     findings = version_findings(version)

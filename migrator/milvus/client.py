@@ -10,7 +10,7 @@ import logging
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -107,7 +107,7 @@ def _is_transient(error: BaseException) -> bool:
 
 
 def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay: float = 0.5,
-          alive: Callable[[], bool] | None = None) -> Any:
+          alive: Callable[[], bool] | None = None, max_delay: float = 5.0) -> Any:
     """Call until it succeeds or a non-transient error or the deadline; backoff up to 5 s. With
     `alive`, give up as soon as it says Milvus is gone: waiting out a deadline for a dead process
     only keeps clients away longer."""
@@ -122,7 +122,7 @@ def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay:
             if alive is not None and not alive():
                 raise MilvusUnavailable(f"{what}: Milvus is not running ({_short(error)})") from error
         time.sleep(delay)
-        delay = min(delay * 2, 5.0)
+        delay = min(delay * 2, max_delay)
 
 
 def _left(until: float) -> float:
@@ -148,16 +148,25 @@ class MilvusAdapter:
         self._lock = threading.Lock()  # the counts share the adapter across threads
 
     def client(self, database: str = "default") -> Any:
+        """The client of `database`, connected on first use; a connection refused while Milvus comes
+        up is retried until the adapter's timeout. Each adapter has connections of its own
+        (`dedicated`): pymilvus shares one per address otherwise, and repairs a shared one under a
+        process-wide lock, so another thread's failing client (the client view, a frozen Milvus)
+        would hold this one up."""
         with self._lock:
             if database not in self._clients:
                 from pymilvus import MilvusClient
 
+                def connect() -> Any:
+                    return MilvusClient(uri=self.uri, token=self._token, db_name=database, timeout=self._timeout,
+                                        dedicated=True)
+
                 try:
-                    self._clients[database] = MilvusClient(uri=self.uri, token=self._token, db_name=database,
-                                                           timeout=self._timeout)
-                except Exception as error:  # noqa: BLE001
+                    self._clients[database] = retry(connect, deadline_s=self._timeout, what="connect",
+                                                    alive=self.alive, first_delay=0.2, max_delay=1.0)
+                except MilvusUnavailable as error:
                     raise MilvusUnavailable(f"cannot connect to Milvus at {redact_text(self.uri)}: "
-                                            f"{_short(error)}") from error
+                                            f"{_short(error.__cause__ or error)}") from error
             return self._clients[database]
 
     def close(self) -> None:
@@ -283,27 +292,34 @@ class MilvusAdapter:
     def in_parallel(self, call: Callable[[Any, float], Any], items: list[Any], *, deadline_s: float,
                     what: str) -> list[Any]:
         """call(item, until) for every item, COUNT_WORKERS at a time, all by one deadline (`until`, a
-        time.monotonic() instant); results in the order of `items`. The first failure is raised once
-        every call has ended (none outlives the deadline)."""
+        time.monotonic() instant); results in the order of `items`. At the deadline the calls still
+        running are given up (they end when the adapter closes) and the first failure is raised."""
         until = time.monotonic() + deadline_s
 
-        def one(item: Any) -> tuple[Any, BaseException | None]:
+        def one(item: Any) -> Any:
             if time.monotonic() >= until:
-                return None, MilvusUnavailable(f"{what}: no time left of the {deadline_s:.0f} s deadline")
-            try:
-                return call(item, until), None
-            except Exception as error:  # noqa: BLE001 - raised below, after the others ended
-                return None, error
+                raise MilvusUnavailable(f"{what}: no time left of the {deadline_s:.0f} s deadline")
+            return call(item, until)
 
-        with ThreadPoolExecutor(max_workers=COUNT_WORKERS) as pool:
-            results = list(pool.map(one, items))
-        failures = [error for _, error in results if error is not None]
+        # Not a `with` block: its exit would wait for calls still blocked in pymilvus past the deadline
+        # (a frozen Milvus; pymilvus reconnecting). Those are left to fail on their own when the
+        # adapter's connections close.
+        pool = ThreadPoolExecutor(max_workers=COUNT_WORKERS, thread_name_prefix=what)
+        try:
+            futures = [pool.submit(one, item) for item in items]
+            done, pending = wait(futures, timeout=max(until - time.monotonic(), 0.0) + 1.0)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        failures = [future.exception() for future in futures if future in done and future.exception() is not None]
+        if pending:
+            failures.insert(0, MilvusUnavailable(f"{what}: {len(pending)} of {len(items)} did not answer within "
+                                                 f"{deadline_s:.0f} s"))
         if failures:
             first = failures[0]
             message = first.message if isinstance(first, MilvusError) else _short(first)
             more = f" (and {len(failures) - 1} more of {len(items)})" if len(failures) > 1 else ""
             raise MilvusUnavailable(f"{message}{more}") from first
-        return [result for result, _ in results]
+        return [future.result() for future in futures]
 
     # -- flush -----------------------------------------------------------------------------
 

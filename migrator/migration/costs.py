@@ -18,20 +18,29 @@ from typing import Any, Mapping
 
 SOURCE = "benchmarks/bench_scale.py on the sandbox (Milvus 2.3.5, 2 shared cores), 2026-11-30"
 
-# One restart: start, the log line, the stopped process's sessions, healthz; the same at any size.
-RESTART_S = 8.5
+# One restart: start, the log line, the stopped process's sessions, healthz (8-10 s whatever the
+# size; a little more with many loaded collections).
+RESTART_S = 8.3
+RESTART_PER_LOADED_S = 0.01
 # A graceful stop on NATS (on RocksMQ with loaded collections it hangs until the stop deadline).
 GRACEFUL_STOP_S = 0.2
-# A reload: querycoord reloads every loaded collection after a restart, one flushed segment after
-# the other (2.3.5's querynode forces a garbage collection after each), plus a fixed part.
-RELOAD_S = 1.8
-RELOAD_PER_SEGMENT_S = 0.095
-RELOAD_PER_MILLION_ROWS_S = 1.5
-# Rows the stopped process had not flushed: replayed from the MQ at the next start, then flushed.
-REPLAY_PER_MILLION_ROWS_S = 20.0
-FLUSH_S = 0.7
+# A reload: after a restart querycoord loads every flushed segment of every loaded collection
+# again, and the snapshot (on the source) and verify (on the target) wait for it. 2.3.5's
+# querynode forces a garbage collection after each segment it loads, over a heap that grows with
+# the segments already loaded: the wait grows with the square of the segments (21 segments 3 s,
+# 126 segments 12 s, 501 segments 135-220 s).
+RELOAD_S = 3.0
+RELOAD_PER_SEGMENT_SQUARED_S = 0.00065
+RELOAD_PER_MILLION_ROWS_S = 1.0
+# Rows the stopped process had not flushed are replayed from the MQ at the next start and flushed;
+# 50k of them made no difference the bench could tell from noise: a bound, not a measurement.
+REPLAY_PER_MILLION_ROWS_S = 5.0
+# FlushAll (re-sent every 2 s while waiting), a little more per channel to flush.
+FLUSH_S = 0.5
+FLUSH_PER_COLLECTION_S = 0.018
 # verify on NATS waits for every channel checkpoint to move (the first time tick on the new MQ).
 CHECKPOINTS_S = {"natsmq": 1.2, "rocksmq": 0.0}
+# The probe's insert after the last restart (the probe collection is made before the first stop).
 FIRST_WRITE_S = 0.5
 
 # The budget a plan gives when the playbook names none: room for a slower day than the estimate.
@@ -45,8 +54,8 @@ def _stop_s(mq: str, loaded: int, stop_deadline_s: float) -> float:
 
 
 def _reload_s(scale: Mapping[str, Any]) -> float:
-    return (RELOAD_S + RELOAD_PER_SEGMENT_S * scale.get("loaded_segments", scale.get("loaded", 0))
-            + RELOAD_PER_MILLION_ROWS_S * scale.get("rows", 0) / 1e6)
+    segments = scale.get("loaded_segments", scale.get("loaded", 0))
+    return RELOAD_S + RELOAD_PER_SEGMENT_SQUARED_S * segments ** 2 + RELOAD_PER_MILLION_ROWS_S * scale.get("rows", 0) / 1e6
 
 
 def write_downtime_parts(scale: Mapping[str, Any], *, source: str, target: str,
@@ -56,9 +65,10 @@ def write_downtime_parts(scale: Mapping[str, Any], *, source: str, target: str,
     loaded = int(scale.get("loaded", 0))
     return {
         "stops": round(2 * _stop_s(source, loaded, stop_deadline_s) + _stop_s(target, loaded, stop_deadline_s), 1),
-        "restarts": round(3 * RESTART_S, 1),
+        "restarts": round(3 * (RESTART_S + RESTART_PER_LOADED_S * loaded), 1),
         "reloads (snapshot, verify)": round(2 * _reload_s(scale), 1),
-        "flush (and replay)": round(FLUSH_S + REPLAY_PER_MILLION_ROWS_S * scale.get("unflushed_rows", 0) / 1e6, 1),
+        "flush (and replay)": round(FLUSH_S + FLUSH_PER_COLLECTION_S * scale.get("collections", 0)
+                                    + REPLAY_PER_MILLION_ROWS_S * scale.get("unflushed_rows", 0) / 1e6, 1),
         "checkpoints": CHECKPOINTS_S.get(target, 0.0),
         "first write": FIRST_WRITE_S,
     }
@@ -68,8 +78,9 @@ def rollback_bound_s(scale: Mapping[str, Any], *, source: str, target: str, stop
     """The longest rollback (after clients reached the target): the target restarted isolated, counted
     and flushed, then the way back, which is the migration target -> source."""
     back = write_downtime_parts(scale, source=target, target=source, stop_deadline_s=stop_deadline_s)
-    return sum(back.values()) + _stop_s(target, int(scale.get("loaded", 0)), stop_deadline_s) + RESTART_S \
-        + _reload_s(scale) + FLUSH_S
+    loaded = int(scale.get("loaded", 0))
+    return sum(back.values()) + _stop_s(target, loaded, stop_deadline_s) + RESTART_S + RESTART_PER_LOADED_S * loaded \
+        + _reload_s(scale) + FLUSH_S + FLUSH_PER_COLLECTION_S * scale.get("collections", 0)
 
 
 def budget_for_estimate(seconds: float) -> float:

@@ -164,3 +164,73 @@ def test_status_view_of_the_time_clients_are_cut_off() -> None:
             "phase": "apply", "status": "done"}
     assert cut_off_view(done, now)["write_downtime_s"] == 35.5
     assert clients_cut_off_for(done["marks"], now) is None
+
+
+# --- the plan's estimate ------------------------------------------------------------------------
+
+
+def scale(loaded: int, *, segments: int | None = None, rows: int = 0, unflushed: int = 0) -> dict:
+    return {"collections": loaded, "loaded": loaded, "partitions": loaded,
+            "loaded_segments": loaded if segments is None else segments, "rows": rows, "unflushed_rows": unflushed}
+
+
+def estimate_of(found: dict, **options) -> dict:
+    from migrator.migration.costs import estimate
+
+    arguments = {"source": "rocksmq", "target": "natsmq", "stop_deadline_s": 2.0, "budget_s": None,
+                 "rollback_budget_s": None} | options
+    return estimate(found, **arguments)
+
+
+def test_the_estimate_grows_with_what_the_plan_finds() -> None:
+    small, big = estimate_of(scale(5))["write_downtime_s"], estimate_of(scale(200))["write_downtime_s"]
+    assert big > small
+    more_segments = estimate_of(scale(5, segments=500))["write_downtime_s"]
+    assert more_segments > small  # 16 partitions each: a flushed segment per partition to reload
+    assert estimate_of(scale(5, rows=1_000_000))["write_downtime_s"] > small
+    assert estimate_of(scale(5, unflushed=1_000_000))["write_downtime_s"] > small
+    # Three restarts whatever the size; a RocksMQ stop with loaded collections lasts its deadline.
+    parts = estimate_of(scale(0))["parts"]
+    assert parts["restarts"] > 0 and parts["stops"] < estimate_of(scale(5))["parts"]["stops"]
+    assert estimate_of(scale(5), stop_deadline_s=30.0)["parts"]["stops"] > 60
+
+
+def test_the_budget_is_the_playbooks_or_room_above_the_estimate() -> None:
+    from migrator.migration.costs import budget_for_estimate
+
+    derived = estimate_of(scale(50))
+    assert derived["budget_from"] == "estimate"
+    assert derived["write_downtime_budget_s"] == budget_for_estimate(derived["write_downtime_s"])
+    assert derived["write_downtime_budget_s"] > derived["write_downtime_s"]
+    assert derived["rollback_budget_s"] > derived["write_downtime_budget_s"]  # the longest rollback does more
+    given = estimate_of(scale(50), budget_s=45.0, rollback_budget_s=90.0)
+    assert (given["write_downtime_budget_s"], given["rollback_budget_s"], given["budget_from"]) == (45.0, 90.0, "playbook")
+
+
+def test_apply_stops_before_the_first_stop_when_the_estimate_exceeds_the_budget(tmp_path: Path) -> None:
+    from migrator.migration.preflight import budget_findings
+    from migrator.migration.steps.preflight import preflight_step
+
+    estimate = {"write_downtime_s": 80.0, "write_downtime_budget_s": 60.0, "rollback_budget_s": 200.0}
+    assert [f.level for f in budget_findings(estimate)] == ["warning"]
+    assert budget_findings({**estimate, "write_downtime_budget_s": 90.0}) == []
+    calls: list[str] = []
+    ctx = context(tmp_path, estimate=estimate)
+    with pytest.raises(RolledBack, match="exceeds the budget of 60 s; nothing had been changed") as error:
+        run_steps(ctx, [Step("preflight", "", preflight_step, side_effects=False),
+                        Step("stop", "", lambda c: calls.append("stop") or "stopped")], rollback=lambda c: [])
+    assert error.value.exit_code == 1 and calls == []
+
+
+def test_the_plan_shows_the_estimate_its_parts_the_budget_and_the_rollback_bound() -> None:
+    from migrator.cli.render import _estimate_lines, render_status
+
+    lines = _estimate_lines(estimate_of(scale(50), budget_s=200.0))
+    assert lines[0].startswith("write-downtime estimate: ") and "restarts" in lines[0] and "reloads" in lines[0]
+    assert "write-downtime budget: 200 s (from the playbook); a rollback is bounded by" in lines[1]
+    shown = render_status({"status": "running", "clients_cut_off_s": 42.0, "write_downtime_budget_s": 120.0,
+                           "budget_left_s": 78.0})
+    assert "clients cut off for: 42 s of a 120 s budget (78 s left)" in shown
+    shown = render_status({"status": "rolling-back", "clients_cut_off_s": 130.0, "rollback_ends_by": "T",
+                           "rollback_left_s": 50.0})
+    assert "clients cut off for: 130 s (the rollback gives up by T, 50 s from now, at the latest)" in shown

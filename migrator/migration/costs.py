@@ -97,6 +97,7 @@ def estimate(scale: Mapping[str, Any], *, source: str, target: str, stop_deadlin
     return {
         "write_downtime_s": seconds,
         "parts": parts,
+        "reload_s": round(_reload_s(scale), 1),
         "write_downtime_budget_s": budget_s if budget_s is not None else budget_for_estimate(seconds),
         "budget_from": "playbook" if budget_s is not None else "estimate",
         "rollback_budget_s": rollback_budget_s if rollback_budget_s is not None else budget_for_estimate(rollback),

@@ -140,7 +140,7 @@ def build_plan(
     )
     plan.steps = [PlannedStep(step.id, step.description) for step in forward_steps(plan, spec)]
     plan.estimate = plan_estimate(spec, scale, source, target)
-    plan.findings += preflight.budget_findings(plan.estimate)
+    plan.findings += preflight.budget_findings(plan.estimate, spec.migration.deadlines.verify_s)
     env.log.info("plan.built", source=source, target=target, steps=len(plan.steps),
                  errors=len(plan.errors), collections=len(snapshot.collections))
     return plan

@@ -212,8 +212,11 @@ def test_apply_stops_before_the_first_stop_when_the_estimate_exceeds_the_budget(
     from migrator.migration.steps.preflight import preflight_step
 
     estimate = {"write_downtime_s": 80.0, "write_downtime_budget_s": 60.0, "rollback_budget_s": 200.0}
-    assert [f.level for f in budget_findings(estimate)] == ["warning"]
-    assert budget_findings({**estimate, "write_downtime_budget_s": 90.0}) == []
+    assert [f.key for f in budget_findings(estimate, 300.0)] == ["migration.write_downtime_budget_s"]
+    assert budget_findings({**estimate, "write_downtime_budget_s": 90.0}, 300.0) == []
+    # A reload estimated near the snapshot's and verify's deadline: raise it before the window.
+    assert [f.key for f in budget_findings({**estimate, "write_downtime_budget_s": 90.0, "reload_s": 200.0}, 300.0)] \
+        == ["migration.deadlines.verify_s"]
     calls: list[str] = []
     ctx = context(tmp_path, estimate=estimate)
     with pytest.raises(RolledBack, match="exceeds the budget of 60 s; nothing had been changed") as error:

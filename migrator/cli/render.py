@@ -57,8 +57,13 @@ def render_plan(plan: Plan, out: Path | None) -> str:
     lines += _plan_facts(plan.facts)
     if plan.snapshot:
         snap = plan.snapshot["collections"]
-        lines.append(f"collections: {len(snap)}, rows: {sum(c['rows'] for c in snap)}, "
-                     f"loaded: {sum(1 for c in snap if c['loaded'])}")
+        line = (f"collections: {len(snap)}, rows: {sum(c['rows'] for c in snap)}, "
+                f"loaded: {sum(1 for c in snap if c['loaded'])}")
+        scale = plan.facts.get("scale")
+        if scale:
+            line += (f", partitions: {scale['partitions']}, flushed segments of the loaded ones: "
+                     f"{scale['loaded_segments']}, rows not yet flushed: {scale['unflushed_rows']}")
+        lines.append(line)
     lines += _estimate_lines(plan.estimate)
     for finding in plan.findings:
         lines.append(f"{finding.level}: {finding.key}: {finding.message}")

@@ -104,7 +104,8 @@ def _set_budget(ctx: RunContext, phase: str) -> None:
 
 
 def _clock(unix: float) -> str:
-    return time.strftime("%H:%M:%S", time.localtime(unix))
+    """Local time with its offset: the operator reads it at a terminal, a fleet parses it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(unix))
 
 
 def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: Callable[[Step, Exception, str], None],

@@ -17,7 +17,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 demo: $(STAMP)
 	bash scripts/demo.sh
 
+# The container engine for tests/integration/containers (podman, runc, podman-compose, as root with
+# apt-get); where it cannot be installed the script says `SKIP: <reason>` and those tests skip with it.
 test: $(STAMP)
+	bash scripts/install-container-engine.sh
 	$(BIN)/python -m pytest tests
 
 test-fast: $(STAMP)

@@ -45,7 +45,7 @@ class Searcher(threading.Thread):
         client = None
         while not self._stopping.is_set():
             try:
-                client = client or MilvusClient(uri=self.uri, timeout=5)
+                client = client or MilvusClient(uri=self.uri, timeout=5, dedicated=True)
                 client.search("articles", data=[[0.5] * 8], limit=3, consistency_level="Strong")
                 self.answered += 1
             except Exception as error:  # noqa: BLE001 - tallied

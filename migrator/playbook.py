@@ -93,6 +93,8 @@ class ComposeRuntimeSpec(_Strict):
     """docker compose: the service is stopped and brought up again with `up -d`."""
 
     kind: Literal["compose"]
+    # The compose tool; default: the first found of `docker compose`, docker-compose, podman-compose.
+    engine: Literal["docker compose", "docker-compose", "podman-compose"] | None = None
     file: Path
     service: str = "standalone"
     config_dir_in_container: str = "/milvus/configs"  # where Milvus reads milvus.yaml/user.yaml
@@ -111,7 +113,9 @@ class DockerRuntimeSpec(_Strict):
     """One container, e.g. the `milvus-standalone` of standalone_embed.sh."""
 
     kind: Literal["docker"]
+    engine: Literal["docker", "podman"] | None = None  # default: docker if on PATH, else podman
     container: str = "milvus-standalone"
+    config_dir_in_container: str = "/milvus/configs"  # where Milvus reads milvus.yaml/user.yaml
     command_timeout_s: float = Field(60.0, gt=0)
 
 

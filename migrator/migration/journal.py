@@ -228,8 +228,22 @@ def _shape_problem(data: Any) -> str | None:
         if not isinstance(entry, dict) or not isinstance(entry.get("state", ""), str) \
                 or not isinstance(entry.get("data", {}), dict):
             return f"steps.{step_id} must be a mapping with a state and a data mapping"
-    marks = data.get("marks", {})
-    # Instants (`clients_off_at`, ...) are unix times; other marks (config states, client view) are data.
-    if any(key.endswith("_at") and (not isinstance(v, (int, float)) or isinstance(v, bool)) for key, v in marks.items()):
-        return "marks ending in _at must be numbers (unix times)"
+    for name, value in data.get("marks", {}).items():
+        problem = _mark_problem(name, value)
+        if problem:
+            return f"marks.{name} {problem}"
     return None
+
+
+def _mark_problem(name: str, value: Any) -> str | None:
+    """Instants (`*_at`) are unix times; the config states and the client view have their shapes."""
+    if name.endswith("_at"):
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "must be a number"
+    if name == "config_states":
+        if not (isinstance(value, dict) and isinstance(value.get("files"), dict)
+                and isinstance(value.get("private_port"), int) and not isinstance(value.get("private_port"), bool)):
+            return "must map files to their states and name the private port"
+        return None
+    if name == "client_view":
+        return None if isinstance(value, list) and all(isinstance(v, dict) for v in value) else "must be a list of mappings"
+    return None if isinstance(value, (int, float, str, list, dict)) else "has the wrong type"

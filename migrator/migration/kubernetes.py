@@ -199,8 +199,10 @@ def build_kubernetes_plan(
                                 f"taken to be {source} now: the pod's config is not read here "
                                 "(`helm get values` or `kubectl get milvus` shows it)"))
     findings.append(Finding("warning", "migration",
-                                "on Kubernetes the tool neither denies writes nor runs FlushAll: do both before the "
-                                "rollout, or rows not yet flushed are lost (docs/deployments/kubernetes.md)"))
+                                "on Kubernetes the tool neither keeps clients away nor runs FlushAll: stop every "
+                                "writer (forceDeny does not stop Milvus 2.3's HTTP API), FlushAll, and keep writers "
+                                "away until the new pod's channels have moved, or acknowledged rows can be lost "
+                                "(docs/deployments/kubernetes.md)"))
     findings += change_findings(spec.runtime, target)
     findings.append(Finding("info", "target_store",
                             f"the {target} store is inside the pod and is not checked here: if "

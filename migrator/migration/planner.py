@@ -89,11 +89,13 @@ def build_plan(
     # The port only shapes the diff shown; apply picks a free one when it isolates clients.
     isolation_edit = plan_edit(effective, isolation_changes(spec.migration.isolation_port or PLANNED_PRIVATE_PORT))
     findings += preflight.edit_findings(mq_edit, isolation_edit)
-    if spec.runtime.kind == "compose":
-        findings += preflight.compose_mount_findings(loaded, env.environ,
-                                                     {mq_edit.target.name, isolation_edit.target.name})
+    port_is_free = None
+    if spec.runtime.kind in ("compose", "docker"):
+        findings += preflight.container_mount_findings(loaded, env.environ, effective, changes,
+                                                       {mq_edit.target.name, isolation_edit.target.name})
+        port_is_free = preflight.container_port_check(loaded, env.environ)
     findings += preflight.etcd_findings(spec)
-    findings += preflight.settings_findings(effective, changes, source, target)
+    findings += preflight.settings_findings(effective, changes, source, target, port_is_free=port_is_free)
     findings += preflight.state_findings(spec.migration.state_dir)
     facts: dict[str, Any] = {
         "mq_type_source": str(effective.get(MQ_TYPE).source),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from migrator.config import MQ_TYPE, EffectiveConfig, natsmq_findings
 from migrator.config.edit import ConfigEdit
@@ -176,34 +176,91 @@ def etcd_findings(spec: Any) -> list[Finding]:
     return []
 
 
-def settings_findings(effective: EffectiveConfig, changes: Mapping[str, Any], source: str, target: str) -> list[Finding]:
-    """The target MQ's settings as Milvus will start with them (natsmq.server.*, or rocksmq.path)."""
+def settings_findings(effective: EffectiveConfig, changes: Mapping[str, Any], source: str, target: str,
+                      *, port_is_free: Callable[[int], bool] | None = None) -> list[Finding]:
+    """The target MQ's settings as Milvus will start with them (natsmq.server.*, or rocksmq.path).
+    `port_is_free`: where NATS will bind (default: this host's 127.0.0.1; `container_port_check`)."""
     if source == target:
         return []
-    return natsmq_findings(effective, dict(changes), target)
+    return natsmq_findings(effective, dict(changes), target, port_is_free=port_is_free)
 
 
-def compose_mount_findings(loaded: LoadedPlaybook, environ: Mapping[str, str], edited: set[str]) -> list[Finding]:
-    """Each config file the migration edits must be the host side of the service's mount of it:
-    an edit of a file the container does not see, or of one inside it, is lost."""
-    from migrator.errors import Refused
-    from migrator.runtime.compose import load_service
+NATS_STORE_DIR = "natsmq.server.storeDir"
 
-    runtime = loaded.spec.runtime
-    service = load_service(runtime.file, runtime.service, environ)
+
+def container_mount_findings(loaded: LoadedPlaybook, environ: Mapping[str, str], effective: EffectiveConfig,
+                             changes: Mapping[str, Any], edited: set[str]) -> list[Finding]:
+    """docker and compose: the mounts of the container (as it runs) or of the service (in the
+    compose file, what `up -d` creates it from), checked by `mount_findings`."""
+    from migrator.runtime import runtime_for_playbook
+
+    runtime = runtime_for_playbook(loaded.spec, environ)
+    spec = loaded.spec.runtime
+    where = f"container {spec.container}" if spec.kind == "docker" else f"{spec.file}: service {spec.service}"
+    data = {ROCKSMQ_PATH: str(effective.get(ROCKSMQ_PATH).value or "")}
+    if changes.get(MQ_TYPE) == "natsmq" or effective.mq_type() == "natsmq":
+        data[NATS_STORE_DIR] = str(changes.get(NATS_STORE_DIR) or effective.get(NATS_STORE_DIR).value or "")
+    return mount_findings(loaded, runtime.mounts(), where, edited, {k: v for k, v in data.items() if v})
+
+
+def container_port_check(loaded: LoadedPlaybook, environ: Mapping[str, str]) -> Callable[[int], bool]:
+    """A container's NATS binds the container's own 127.0.0.1: whether its port is free is asked
+    there (through its network namespace), not on this host's loopback."""
+    from migrator.runtime import runtime_for_playbook
+    from migrator.runtime.netns import port_is_free
+
+    runtime = runtime_for_playbook(loaded.spec, environ)
+    return lambda port: port_is_free(runtime.reach, port)
+
+
+def mount_findings(loaded: LoadedPlaybook, mounts: Mapping[str, Path], where: str, edited: set[str],
+                   data_paths: Mapping[str, str]) -> list[Finding]:
+    """Each config file the migration edits must be the host side of the container's mount of it,
+    and each data path it reads or moves (rocksmq.path, natsmq.server.storeDir) must be on a mount
+    whose host side the playbook's path_map names: an edit of a file the container does not see,
+    or of one inside it, is lost; data inside the container is out of the tool's reach (backups,
+    the store moved aside) and goes with it when it is recreated. A config file mounted on its own
+    (a single-file bind mount) is held by its inode: its edits are written in place."""
+    from migrator.runtime.containers import host_path_in
+
+    spec = loaded.spec
+    runtime = spec.runtime
+    key = "runtime.container" if runtime.kind == "docker" else "runtime.file"
+    inside_dir = runtime.config_dir_in_container.rstrip("/")
+    shown = ", ".join(f"{host}:{inside}" for inside, host in sorted(mounts.items())) or "none"
     findings = []
     for name in sorted(edited):
-        expected = loaded.spec.config.dir / name
-        try:
-            host = service.host_config_file(runtime.config_dir_in_container, name)
-        except Refused as error:
-            findings.append(Finding("error", "runtime.file", f"{error.message}; {error.hint}"))
-            continue
-        if host.resolve() != expected.resolve():
+        inside = f"{inside_dir}/{name}"
+        expected = spec.config.dir / name
+        host = host_path_in(mounts, inside)
+        if host is None:
+            findings.append(Finding(
+                "error", key,
+                f"{where} does not mount {inside} from the host (its mounts: {shown}); an edit inside the "
+                f"container is lost when it is recreated; mount it (`- ./{name}:{inside}`), recreate the "
+                "container, then plan again"))
+        elif host.resolve() != expected.resolve():
             findings.append(Finding(
                 "error", "config.dir",
-                f"{runtime.file}: service {runtime.service} mounts {name} from {host}, but config.dir gives "
-                f"{expected}: the edit would go to a file Milvus does not read"))
+                f"{where} mounts {name} from {host}, but config.dir gives {expected}: the edit would go to a "
+                "file Milvus does not read"))
+        elif inside in mounts and host.is_file():
+            findings.append(Finding(
+                "warning", key,
+                f"{where} mounts {host}:{inside} as a single file: the running container holds its inode, "
+                "so the tool writes it in place (a rename would not reach the container)"))
+    for setting, inside in sorted(data_paths.items()):
+        host = host_path_in(mounts, inside)
+        mapped = spec.host_path(inside)
+        if host is None:
+            findings.append(Finding(
+                "error", setting,
+                f"{setting} {inside} is on no mount of {where} (its mounts: {shown}): the data lives inside the "
+                "container, out of this tool's reach, and goes with it when it is recreated"))
+        elif host.resolve() != mapped.resolve():
+            findings.append(Finding(
+                "error", "path_map",
+                f"{setting} {inside} is {host} on the host ({where}), but path_map gives {mapped}"))
     return findings
 
 

@@ -121,6 +121,30 @@ def dead_session_keys(keys: list[str], stopped_up_to: int | None = None) -> list
     return [key for key, server_id in sessions.items() if server_id < newest[_NODE_KEY.search(key)["role"]]]
 
 
+COORDINATOR_ROLES = ("rootcoord", "datacoord", "querycoord", "indexcoord")
+
+
+def dead_coordinator_keys(items: list[tuple[str, bytes]], stopped_up_to: int | None) -> list[str]:
+    """Coordinator sessions (`.../session/rootcoord`, one key per role) still held by a stopped
+    process: the ServerID in their value is at or below `stopped_up_to`. A new process waits for
+    such a key to go before its coordinator takes over; a container restarted with a new address
+    waits out the whole lease (seen: 45 s)."""
+    if stopped_up_to is None:
+        return []
+    dead = []
+    for key, value in items:
+        role = key.rsplit("/session/", 1)[-1] if "/session/" in key else ""
+        if role not in COORDINATOR_ROLES:
+            continue
+        try:
+            server_id = int(json.loads(value.decode("utf-8", "replace")).get("ServerID", -1))
+        except (ValueError, AttributeError, TypeError):
+            continue
+        if 0 <= server_id <= stopped_up_to:
+            dead.append(key)
+    return dead
+
+
 # --- config overrides ---------------------------------------------------------------------
 
 

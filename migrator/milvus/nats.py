@@ -2,14 +2,21 @@
 
 Milvus (natsmq) makes one JetStream stream per physical channel, stream name = subject =
 channel name (`by-dev-rootcoord-dml_0` .. `_15`, `by-dev-replicate-msg`), MaxAge =
-natsmq.server.retention.maxAge minutes. The server listens on 127.0.0.1 only.
+natsmq.server.retention.maxAge minutes. The server listens on 127.0.0.1 only, so the streams are
+read over the network where the tool reaches that loopback (`list_streams`), or from the store on
+disk (`read_store`): `<storeDir>/jetstream/<account>/streams/<name>/meta.inf` is the stream's
+config as JSON (seen on 2.3.5's nats-server 2.9: name, subjects, max_age in ns, Created).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
 
 from migrator.errors import NotRolledBack
 from migrator.findings import Finding
@@ -21,18 +28,23 @@ class NatsUnreachable(NotRolledBack):
     """The embedded NATS server could not be reached or did not answer in time."""
 
 
+class NatsStoreUnreadable(NotRolledBack):
+    """The JetStream store on disk is missing or not what nats-server writes."""
+
+
 @dataclass(frozen=True)
 class StreamSummary:
     name: str
     subjects: list[str]
-    messages: int
+    messages: int | None  # None: read from disk, where only the config is plain
     bytes: int
     max_age_s: float  # 0 = unlimited
+    created: datetime | None = None
 
 
 @dataclass
 class NatsReport:
-    url: str
+    url: str  # nats://host:port, or the store directory read
     streams: list[StreamSummary]
     findings: list[Finding] = field(default_factory=list)
 
@@ -97,6 +109,72 @@ def _summary(info: Any) -> StreamSummary:
     )
 
 
+def read_store(store_dir: Path) -> list[StreamSummary]:
+    """Every stream of the JetStream store under `store_dir` (natsmq.server.storeDir, as this host
+    sees it), from each stream's meta.inf; `bytes` is the size of its message blocks."""
+    root = Path(store_dir) / "jetstream"
+    metas = sorted(root.glob("*/streams/*/meta.inf"))
+    if not metas:
+        raise NatsStoreUnreadable(f"no JetStream stream under {root}" + ("" if root.is_dir() else " (no such directory)"))
+    streams = []
+    for meta in metas:
+        try:
+            config = json.loads(meta.read_bytes())
+            name, max_age_ns = str(config["name"]), int(config.get("max_age") or 0)
+        except (OSError, ValueError, LookupError, TypeError) as error:
+            raise NatsStoreUnreadable(f"{meta}: not a JetStream stream config ({error})") from None
+        blocks = sum(block.stat().st_size for block in (meta.parent / "msgs").glob("*.blk"))
+        streams.append(StreamSummary(name=name, subjects=list(config.get("subjects") or []), messages=None,
+                                     bytes=blocks, max_age_s=max_age_ns / 1e9, created=_created(config.get("Created"))))
+    return streams
+
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def _created(text: Any) -> datetime | None:
+    """nats-server's RFC 3339 time with nanoseconds (`2026-11-30T05:10:21.123456789Z`)."""
+    if not isinstance(text, str):
+        return None
+    try:
+        return datetime.fromisoformat(_FRACTION.sub(r"\1", text).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def stream_findings(
+    streams: Iterable[StreamSummary],
+    expected_max_age_s: float,
+    channel_prefix: str = "by-dev",
+    *,
+    dml_channel_num: int = 16,
+    created_after: datetime | None = None,
+) -> list[Finding]:
+    """A DML channel `<prefix>-rootcoord-dml_N` (N < rootCoord.dmlChannelNum) without its stream, a
+    stream of ours whose max_age is not retention.maxAge * 60 s, and (from a store on disk, which
+    outlives the server) a stream created before `created_after`, the start it should prove."""
+    streams = list(streams)
+    findings = []
+    names = {s.name for s in streams}
+    for n in range(dml_channel_num):
+        channel = f"{channel_prefix}-rootcoord-dml_{n}"
+        if channel not in names:
+            findings.append(Finding("error", "missing-dml-stream", f"no JetStream stream for channel {channel}"))
+    for stream in streams:
+        if not stream.name.startswith(f"{channel_prefix}-"):
+            continue
+        if abs(stream.max_age_s - expected_max_age_s) > _MAX_AGE_TOLERANCE_S:
+            findings.append(Finding(
+                "error", "max-age-mismatch",
+                f"stream {stream.name} keeps messages {stream.max_age_s:g} s, expected {expected_max_age_s:g} s"))
+        if created_after is not None and (stream.created is None or stream.created < created_after):
+            findings.append(Finding(
+                "error", "stream-before-start",
+                f"stream {stream.name} was created {stream.created.isoformat() if stream.created else 'at no known time'}, "
+                f"before this start ({created_after.isoformat()}): the store on disk is not this server's"))
+    return findings
+
+
 def check_streams(
     address: str,
     expected_max_age_s: float,
@@ -105,22 +183,23 @@ def check_streams(
     dml_channel_num: int = 16,
     timeout_s: float = 10.0,
 ) -> NatsReport:
-    """Findings: a DML channel `<prefix>-rootcoord-dml_N` (N < rootCoord.dmlChannelNum) without
-    its stream, or a stream of ours whose max_age is not retention.maxAge * 60 s."""
+    """The streams of the server at nats://ADDRESS and their findings (`stream_findings`)."""
     streams = list_streams(address, timeout_s=timeout_s)
-    report = NatsReport(url=f"nats://{address}", streams=streams)
-    names = {s.name for s in streams}
-    for n in range(dml_channel_num):
-        channel = f"{channel_prefix}-rootcoord-dml_{n}"
-        if channel not in names:
-            report.findings.append(Finding("error", "missing-dml-stream", f"no JetStream stream for channel {channel}"))
-    for stream in streams:
-        if stream.name.startswith(f"{channel_prefix}-") and abs(stream.max_age_s - expected_max_age_s) > _MAX_AGE_TOLERANCE_S:
-            report.findings.append(
-                Finding(
-                    "error",
-                    "max-age-mismatch",
-                    f"stream {stream.name} keeps messages {stream.max_age_s:g} s, expected {expected_max_age_s:g} s",
-                )
-            )
-    return report
+    return NatsReport(url=f"nats://{address}", streams=streams,
+                      findings=stream_findings(streams, expected_max_age_s, channel_prefix,
+                                               dml_channel_num=dml_channel_num))
+
+
+def check_store(
+    store_dir: Path,
+    expected_max_age_s: float,
+    channel_prefix: str = "by-dev",
+    *,
+    dml_channel_num: int = 16,
+    created_after: datetime | None = None,
+) -> NatsReport:
+    """The streams of the store on disk and their findings (`stream_findings`)."""
+    streams = read_store(store_dir)
+    return NatsReport(url=str(store_dir), streams=streams,
+                      findings=stream_findings(streams, expected_max_age_s, channel_prefix,
+                                               dml_channel_num=dml_channel_num, created_after=created_after))

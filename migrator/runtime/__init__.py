@@ -31,14 +31,17 @@ def runtime_for_playbook(playbook: Playbook, environ: Mapping[str, str]) -> Runt
 
         return SystemdRuntime(unit=spec.unit, metrics_url=metrics_url, timeout_s=spec.command_timeout_s)
     if spec.kind == "compose":
-        from migrator.runtime.compose import ComposeRuntime
+        from migrator.runtime.compose import ComposeRuntime, compose_on_path
 
         return ComposeRuntime(file=spec.file, service=spec.service, metrics_url=metrics_url,
-                              environ=dict(environ), timeout_s=spec.command_timeout_s)
+                              environ=dict(environ), engine=compose_on_path(spec.engine),
+                              timeout_s=spec.command_timeout_s)
     if spec.kind == "docker":
+        from migrator.runtime.containers import engine_on_path
         from migrator.runtime.docker import DockerRuntime
 
-        return DockerRuntime(container=spec.container, metrics_url=metrics_url, timeout_s=spec.command_timeout_s)
+        return DockerRuntime(container=spec.container, metrics_url=metrics_url, engine=engine_on_path(spec.engine),
+                             timeout_s=spec.command_timeout_s)
     if spec.kind == "command":
         from migrator.runtime.command import CommandRuntime
 

@@ -59,6 +59,11 @@ def same_host(metrics_url: str, port: int) -> Iterator[str]:
     yield f"{host}:{port}"
 
 
+class ReachUnavailable(Refused):
+    """This tool cannot reach a port in Milvus's network namespace (not root, the process not
+    visible from here, the container not running)."""
+
+
 class StartFailed(Refused):
     """Milvus did not come up: exited, or not healthy before the deadline."""
 

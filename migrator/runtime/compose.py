@@ -1,32 +1,41 @@
 """Milvus as a docker compose service (Milvus's deployments/docker/standalone/docker-compose.yml).
 
 What the container sees is read from the compose file itself: `environment:` (list or map) and
-`env_file:`, and the bind mounts that say where a container path lives on the host. A config
-the host cannot reach through a mount must not be edited: the edit would vanish with the
-container, so `host_config_file` refuses.
+`env_file:`, and the bind mounts that say where a container path lives on the host (a config
+file or data path on no mount is refused at plan: migration/preflight.py `mount_findings`).
+The compose tool is `docker compose`, `docker-compose` or `podman-compose`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import time
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Mapping
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Mapping
 
-from migrator.errors import BadInput, Refused
+from migrator.errors import BadInput
 from migrator.runtime.base import (
+    ReachUnavailable,
     StartFailed,
     StopFailed,
     StopResult,
     run_argv,
-    same_host,
     time_mark,
     wait_until_healthy,
     wait_until_stopped,
 )
-from migrator.runtime.containers import inspect
+from migrator.runtime.containers import (
+    RESTART_SETTLE_S,
+    ContainerState,
+    host_path_in,
+    inspect,
+    running_settled,
+)
+from migrator.runtime.netns import SharedRelays
 
 _STOP_MARGIN_S = 30.0
 _VARIABLE = re.compile(r"\$(?:\$|\{(?P<braced>[^}]*)\}|(?P<bare>[A-Za-z_][A-Za-z0-9_]*))")
@@ -105,23 +114,7 @@ class ComposeService:
 
     def host_path(self, container_path: str) -> Path | None:
         """Where a container path lives on the host, via the longest bind mount that covers it."""
-        mounts = self.bind_mounts()
-        for target in sorted(mounts, key=len, reverse=True):
-            if container_path == target or container_path.startswith(target.rstrip("/") + "/"):
-                return mounts[target] / PurePosixPath(container_path).relative_to(target)
-        return None
-
-    def host_config_file(self, config_dir_in_container: str, name: str) -> Path:
-        """The host side of `<config dir>/<name>` (milvus.yaml, user.yaml); Refused when not mounted."""
-        inside = f"{config_dir_in_container.rstrip('/')}/{name}"
-        host = self.host_path(inside)
-        if host is None:
-            raise Refused(
-                f"{self.file}: service {self.name} does not mount {inside} from the host; "
-                "an edit inside the container is lost when it is recreated",
-                hint=f"add `- ./{name}:{inside}` to the service's volumes, recreate it, then plan again",
-            )
-        return host
+        return host_path_in(self.bind_mounts(), container_path)
 
 
 def _substitute(match: re.Match[str], variables: Mapping[str, str]) -> str:
@@ -162,41 +155,91 @@ def load_service(file: Path, service: str, environ: Mapping[str, str]) -> Compos
 
 # --- the runtime --------------------------------------------------------------------------
 
+COMPOSE_TOOLS = ("docker compose", "docker-compose", "podman-compose")
+
+
+def compose_on_path(chosen: str | None) -> str:
+    """The compose tool the playbook names, or the first that works here: `docker compose` (the
+    plugin), `docker-compose`, `podman-compose`."""
+    if chosen is not None:
+        return chosen
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,  # noqa: S603,S607
+                                                 stdin=subprocess.DEVNULL, timeout=30).returncode == 0:
+        return "docker compose"
+    for tool in ("docker-compose", "podman-compose"):
+        if shutil.which(tool):
+            return tool
+    return "docker compose"  # none there: its first command says so
+
 
 @dataclass
 class ComposeRuntime:
+    """Every compose tool labels its containers with the service and the project's directory
+    (com.docker.compose.service, com.docker.compose.project.working_dir): the service's container
+    is found by those labels with the container engine itself, which works the same for all three
+    tools (podman-compose's `ps` takes no service and no `-a`). Logs come from the engine too
+    (`logs -f --since`), the same for all three."""
+
     file: Path
     service: str
     metrics_url: str
     environ: Mapping[str, str] = field(default_factory=dict)  # the shell compose would run in
+    engine: str = "docker compose"  # or docker-compose, podman-compose
     timeout_s: float = 120.0
     sleep: Callable[[float], None] = time.sleep
     kind: str = "compose"
+    _relays: SharedRelays = field(default_factory=SharedRelays, repr=False)
+    _stopped_here: set[str] = field(default_factory=set, repr=False)  # container ids this runtime stopped
+
+    @property
+    def container_engine(self) -> str:
+        return "podman" if self.engine == "podman-compose" else "docker"
 
     def _compose(self, *args: str) -> list[str]:
-        return ["docker", "compose", "-f", str(self.file), *args]
+        return [*self.engine.split(), "-f", str(self.file), *args]
 
-    def _container_state(self):
-        ids = run_argv(self._compose("ps", "-a", "-q", self.service), self.timeout_s).stdout.split()
-        return inspect(ids[0], self.timeout_s) if ids else None
+    def container_id(self) -> str | None:
+        """The service's container, running or not (the newest if several)."""
+        directories = dict.fromkeys([str(self.file.parent.resolve()), str(self.file.parent)])
+        for directory in directories:
+            ids = run_argv([self.container_engine, "ps", "-a", "-q", "--no-trunc",
+                            "--filter", f"label=com.docker.compose.service={self.service}",
+                            "--filter", f"label=com.docker.compose.project.working_dir={directory}"],
+                           self.timeout_s).stdout.split()
+            if ids:
+                return ids[0]
+        return None
+
+    def _container_state(self) -> ContainerState | None:
+        container = self.container_id()
+        return inspect(self.container_engine, container, self.timeout_s) if container else None
 
     def running(self) -> bool:
+        """Running, or exited on its own a moment ago and about to be restarted by its engine."""
         state = self._container_state()
-        return state is not None and state.running
+        if state is None:
+            return False
+        return running_settled(lambda: inspect(self.container_engine, state.id, self.timeout_s), self._stopped_here,
+                               RESTART_SETTLE_S, self.sleep)
 
     def stop(self, deadline_s: float) -> StopResult:
         started = time.monotonic()
         state = self._container_state()
-        if state is None or not state.running:
+        if state is None:
             return StopResult(pid=None, graceful=True, seconds=0.0)
+        # Also when it is not running: a restart policy may be about to start it again.
         run_argv(self._compose("stop", "-t", str(int(deadline_s + 0.999)), self.service),
                  deadline_s + _STOP_MARGIN_S, error=StopFailed)
+        self._stopped_here.add(state.id)
+        if not state.running:
+            return StopResult(pid=None, graceful=True, seconds=0.0)
         if not wait_until_stopped(self.running, 15.0, self.sleep):
-            raise StopFailed(f"service {self.service} still running after `docker compose stop`")
+            raise StopFailed(f"service {self.service} still running after `{self.engine} stop`")
         return StopResult(pid=state.pid, graceful=time.monotonic() - started < deadline_s,
                           seconds=time.monotonic() - started)
 
     def start(self) -> None:
+        self._stopped_here.clear()
         run_argv(self._compose("up", "-d", self.service), self.timeout_s, error=StartFailed)
 
     def wait_healthy(self, deadline_s: float) -> float:
@@ -204,20 +247,30 @@ class ComposeRuntime:
             return wait_until_healthy(self.running, self.metrics_url, deadline_s,
                                       what=f"service {self.service}", sleep=self.sleep)
         except StartFailed as error:
-            raise StartFailed(error.message, hint=f"docker compose -f {self.file} logs --tail 100 {self.service}") from None
+            raise StartFailed(error.message, hint=f"{self.engine} -f {self.file} logs --tail 100 {self.service}") from None
 
     def environment(self) -> dict[str, str]:
         return load_service(self.file, self.service, self.environ).environment()
+
+    def mounts(self) -> dict[str, Path]:
+        """Container path -> host path of the service's bind mounts, from the compose file (what
+        `up -d` creates the container from)."""
+        return load_service(self.file, self.service, self.environ).bind_mounts()
 
     def log_mark(self) -> dict[str, Any]:
         return time_mark()
 
     def log_follower(self, mark: dict[str, Any]):
+        """`logs -f` ends when the container stops: create it after the start."""
         from migrator.milvus.logs import CommandFollower
 
-        return CommandFollower(self._compose("logs", "-f", "--no-log-prefix", "--since", mark["since_unix"], self.service))
+        container = self.container_id()
+        if container is None:
+            raise StartFailed(f"service {self.service} has no container")
+        return CommandFollower([self.container_engine, "logs", "-f", "--since", mark["since_unix"], container])
 
-    def reach(self, port: int):
-        # The container's loopback is not this host's; until the relay through its network
-        # namespace exists this dials the published host, which only works with host networking.
-        return same_host(self.metrics_url, port)
+    def reach(self, port: int) -> ContextManager[str]:
+        state = self._container_state()
+        if state is None or not state.running or state.pid is None:
+            raise ReachUnavailable(f"cannot reach port {port} inside service {self.service}: it is not running")
+        return self._relays.reach(state.pid, port, what=f"service {self.service}")

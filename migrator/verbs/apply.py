@@ -168,6 +168,8 @@ def reported(env: Environment, ctx: Any, *, dry_run: bool) -> Iterator[dict[str,
     view = None if dry_run else ClientView(ctx.playbook.milvus.uri, ctx.token)
     if view is not None:
         view.start()
+        if not ctx.journal.data.get("marks", {}).get("clients_off_at"):  # clients are not cut off yet
+            view.wait_for_first_write()
     report: dict[str, Any] = {}
     try:
         yield report
@@ -189,7 +191,7 @@ def _keep_client_view(ctx: Any, view: Any, *, drop: bool = False) -> None:
 
     if view is None:
         return
-    seen = view.stop()
+    seen = view.stop(until_acknowledged_after=ctx.journal.data.get("marks", {}).get("clients_back_at"))
     ctx.journal.mark("client_view", [*ctx.journal.data.get("marks", {}).get("client_view", []), seen])
     if drop and ctx.journal.status in ("done", "rolled-back"):
         try:
@@ -219,7 +221,8 @@ def finish(env: Environment, ctx: Any, *, dry_run: bool) -> dict[str, Any]:
     if not dry_run:
         json_path, md_path = write_report(report, ctx.state_dir)
         report["report_files"] = [str(json_path), str(md_path)]
-    env.log.info("apply.end", status=report["status"], write_downtime_s=report["write_downtime_s"])
+    env.log.info("apply.end", status=report["status"], write_downtime_s=report["write_downtime_s"],
+                 report_files=report.get("report_files"))
     return report
 
 
@@ -284,7 +287,7 @@ def _apply_kubernetes(env: Environment, loaded: LoadedPlaybook, *, plan_path: Pa
 
 def _kubernetes_handover(why: str, plan: Plan, written: list[Path], change: Any) -> str:
     lines = [f"{why}: the tool does not roll out the change; the operator applies it:",
-             "  1. deny writes and FlushAll (docs/deployments/kubernetes.md)",
+             "  1. stop every writer, then FlushAll (docs/deployments/kubernetes.md)",
              f"  2. review {', '.join(str(path) for path in written)}",
              "  3. run:"]
     lines += ["       " + " ".join(argv) for argv in change.commands]

@@ -1,13 +1,12 @@
-"""The systemd, docker and compose runtimes against stand-in systemctl/journalctl/docker that
-start and stop a real Milvus 2.3.5 (tests/standins). Each test: a start that fails (the unit's or
-container's environment makes Milvus exit: NATS port taken), then a good start whose
-`try to init mq` is proven through the runtime's own log source, from a mark taken after the
-failed start, so the failed start's `mqType=natsmq` line must not count.
+"""The systemd runtime against stand-in systemctl/journalctl that start and stop a real Milvus
+2.3.5 (tests/standins): a start that fails (the unit's environment makes Milvus exit: NATS port
+taken), then a good start whose `try to init mq` is proven through the runtime's own log source,
+from a mark taken after the failed start, so the failed start's `mqType=natsmq` line must not
+count. The docker and compose runtimes run real containers: tests/integration/containers.
 """
 
 from __future__ import annotations
 
-import json
 import socket
 import time
 from pathlib import Path
@@ -114,41 +113,3 @@ def test_systemd_unit_environment_failed_start_and_restart(standins, taken_port:
     unit.write_text(f"[Service]\nEnvironment=MQ_TYPE=rocksmq\nEnvironmentFile={env_file}\n")
     follower = _restart_and_confirm(runtime, sandbox)
     assert not any("mqType=natsmq" in line for line in follower.seen)
-
-
-def test_docker_container_environment_exit_and_restart(standins, taken_port: int) -> None:
-    from migrator.runtime.docker import DockerRuntime
-
-    found, sandbox = standins
-    definition = found.home / "containers" / "milvus-standalone.json"
-    definition.write_text(json.dumps({"env": _failing_env(taken_port)}))
-    runtime = DockerRuntime(container="milvus-standalone", metrics_url=f"http://127.0.0.1:{sandbox.ports['metrics']}")
-
-    assert runtime.environment()["MQ_TYPE"] == "natsmq"
-    runtime.stop(30)
-    assert not runtime.running()
-    runtime.start()
-    with pytest.raises(StartFailed, match=r"container milvus-standalone exited during start-up \(status exited"):
-        runtime.wait_healthy(60)
-
-    definition.write_text(json.dumps({"env": {}}))
-    _restart_and_confirm(runtime, sandbox)
-
-
-def test_compose_service_environment_and_restart(standins, tmp_path: Path) -> None:
-    from migrator.runtime.compose import ComposeRuntime
-
-    found, sandbox = standins
-    (found.home / "containers" / "standalone.json").write_text(json.dumps({"env": {}}))
-    (tmp_path / "milvus.env").write_text("NATSMQ_SERVER_PORT=4333\n")
-    compose = tmp_path / "docker-compose.yml"
-    compose.write_text("services:\n  standalone:\n    image: milvusdb/milvus:v2.3.5\n"
-                       "    env_file: milvus.env\n    environment:\n      - MQ_TYPE=rocksmq\n")
-    runtime = ComposeRuntime(file=compose, service="standalone",
-                             metrics_url=f"http://127.0.0.1:{sandbox.ports['metrics']}")
-
-    assert runtime.environment() == {"NATSMQ_SERVER_PORT": "4333", "MQ_TYPE": "rocksmq"}
-    assert runtime.running()
-    runtime.stop(30)
-    assert not runtime.running()
-    _restart_and_confirm(runtime, sandbox)

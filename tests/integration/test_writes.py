@@ -131,13 +131,13 @@ def test_a_dry_run_shows_live_progress_on_a_terminal_and_json_lines_only_when_as
     env = Environment(stdout=io.StringIO(), stderr=Terminal(), stdin=None, environ={"TERM": "xterm"})
     assert main(["apply", "-p", playbook, "--dry-run"], environment=env) == 0, env.stderr.getvalue()
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", env.stderr.getvalue())
-    assert re.search(r"\[1/12\] preflight: Milvus reachable.*\d+\.\d s", screen)  # the live line, ticking
-    assert "+ [12/12] allow-writes: would set forceDeny=false" in screen
+    assert re.search(r"\[1/24\] preflight: Milvus reachable.*\d+\.\d s", screen)  # the live line, ticking
+    assert "+ [24/24] check-writes: would insert and read a probe row" in screen
     assert "\x1b[?25h" in env.stderr.getvalue()  # the cursor is back
 
     result = run_cli(["apply", "-p", playbook, "--dry-run", "--log-format", "json", "--output", "json"])
     assert result.exit_code == 0, result.stderr
     events = [json.loads(line) for line in result.stderr.splitlines()]  # every line is JSON
-    assert [e["step"] for e in events if e["event"] == "step.end"][:2] == ["preflight", "deny-writes"]
+    assert [e["step"] for e in events if e["event"] == "step.end"][:2] == ["preflight", "stop"]
     assert result.json()["dry_run"] is True and result.json()["ok"] is True
     assert not (tmp_path / "state").exists()

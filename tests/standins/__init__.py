@@ -1,4 +1,5 @@
-"""Stand-in `systemctl`, `journalctl` and `docker` executables that drive a real sandbox Milvus."""
+"""Stand-in `systemctl` and `journalctl` executables that drive a real sandbox Milvus (the container
+runtimes are tested on real containers: tests/integration/containers)."""
 
 from __future__ import annotations
 
@@ -11,12 +12,12 @@ from pathlib import Path
 from typing import Iterator
 
 STANDINS = Path(__file__).resolve().parent
-COMMANDS = ("systemctl", "journalctl", "docker")
+COMMANDS = ("systemctl", "journalctl")
 
 
 @dataclass
 class Standins:
-    home: Path  # units/, containers/, journal.index
+    home: Path  # units/, journal.index
     sandbox: Path
     bin_dir: Path
 
@@ -26,7 +27,7 @@ def standins_on_path(home: Path, sandbox: Path) -> Iterator[Standins]:
     """Put the stand-ins first on PATH (this process and its children) and run the stand-in
     journald; restores the environment and stops journald on exit."""
     bin_dir = home / "bin"
-    for sub in (bin_dir, home / "units", home / "containers"):
+    for sub in (bin_dir, home / "units"):
         sub.mkdir(parents=True, exist_ok=True)
     for name in COMMANDS:
         wrapper = bin_dir / name

@@ -1,8 +1,8 @@
-"""What the stand-in `systemctl`, `journalctl` and `docker` share: the real sandbox Milvus they
+"""What the stand-in `systemctl` and `journalctl` share: the real sandbox Milvus they
 start and stop, and a journald-like index of its stdout (time -> byte offset) for `--since`.
 
 Set by the test fixture: STANDIN_SANDBOX (a sandbox dir made by `milvus-migrate sandbox up`) and
-STANDIN_HOME (units/, containers/, journal.index). A cursor is a byte offset in the sandbox's
+STANDIN_HOME (units/, journal.index). A cursor is a byte offset in the sandbox's
 stdout log; `--since T` starts at the offset the index recorded at or before T.
 """
 
@@ -59,9 +59,8 @@ def offset_since(since: float) -> int:
     return offset
 
 
-def follow(offset: int, *, until_exit: bool) -> None:
-    """Print the stdout log from `offset`, following; with `until_exit`, end once Milvus is gone
-    and everything it wrote is printed (`docker logs -f` ends when the container stops)."""
+def follow(offset: int) -> None:
+    """Print the stdout log from `offset`, following."""
     path = stdout_log()
     with open(path, "rb") as log:
         log.seek(offset)
@@ -71,8 +70,6 @@ def follow(offset: int, *, until_exit: bool) -> None:
                 sys.stdout.buffer.write(chunk)
                 sys.stdout.buffer.flush()
                 continue
-            if until_exit and running_pid() is None:
-                return
             time.sleep(0.05)
 
 

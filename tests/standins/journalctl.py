@@ -29,7 +29,7 @@ def main(args: list[str]) -> None:
             offset = _standin.offset_since(float(since[1:]))
         else:
             _standin.fail(f"stand-in journalctl: -f needs --after-cursor or --since @T: {args}")
-        _standin.follow(offset, until_exit=False)
+        _standin.follow(offset)
         return
     _standin.fail(f"stand-in journalctl: unsupported {args}")
 

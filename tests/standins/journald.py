@@ -1,5 +1,5 @@
 """Stand-in journald: records (time, size) of the sandbox's stdout log whenever it grows, so
-the stand-ins can answer `--since T` the way journald and dockerd do (lines stamped on arrival)."""
+the stand-ins can answer `--since T` the way journald does (lines stamped on arrival)."""
 
 from __future__ import annotations
 

@@ -32,7 +32,7 @@ def _client(uri: str, timeout: float = _TIMEOUT_S, *, connect_s: float = 60.0) -
     until = time.monotonic() + connect_s
     while True:
         try:
-            return MilvusClient(uri=uri, timeout=timeout)
+            return MilvusClient(uri=uri, timeout=timeout, dedicated=True)
         except Exception:  # noqa: BLE001 - retried until the deadline, then raised
             if time.monotonic() > until:
                 raise

@@ -16,6 +16,7 @@ import time
 from migrator.migration.steps.base import RunContext
 from migrator.milvus.etcd import (
     EtcdUnreachable,
+    dead_coordinator_keys,
     dead_session_keys,
     delete_key,
     node_sessions,
@@ -55,12 +56,15 @@ def expire_dead_sessions(ctx: RunContext, *stop_steps: str) -> str:
     until = time.monotonic() + ctx.deadlines.start_s
     try:
         while True:
-            keys = [key for key, _ in read_prefix(etcd.endpoint, prefix)]
+            items = read_prefix(etcd.endpoint, prefix)
+            keys = [key for key, _ in items]
             dead = dead_session_keys(keys, stopped_up_to)
             registered = stopped_up_to is None or any(i > stopped_up_to for i in node_sessions(keys).values())
             if dead or registered or time.monotonic() > until:
                 break
             time.sleep(0.2)
+        if registered:  # the new process is there: its coordinators wait for the old keys to go
+            dead += dead_coordinator_keys(items, stopped_up_to)
         for key in dead:
             delete_key(etcd.endpoint, key)
     except EtcdUnreachable as error:

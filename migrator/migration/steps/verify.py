@@ -152,18 +152,41 @@ def wait_for_checkpoints(ctx: RunContext, mq: str, positions_steps: tuple[str, .
 
 
 def check_nats(ctx: RunContext, start_step: str = "start") -> str:
-    from migrator.milvus.nats import check_streams
+    """JetStream holds one stream per channel, with the retention asked. Read over the network where
+    this tool reaches Milvus's loopback (for a container, through its network namespace), else from
+    the store on disk through the path map (only streams made by this start count); says which."""
+    from datetime import datetime, timezone
+
+    from migrator.milvus.nats import NatsStoreUnreadable, check_store, check_streams
+    from migrator.runtime.base import ReachUnavailable
 
     effective = ctx.effective()
     port = ctx.journal.recall(start_step, "nats_port") or int(effective.get("natsmq.server.port").value)
     max_age_min = float(effective.get("natsmq.server.retention.maxAge").value or 4320)
     prefix = str(effective.get("msgChannel.chanNamePrefix.cluster").raw or "by-dev")
     channels = int(effective.get("rootCoord.dmlChannelNum").raw or 16)
-    with ctx.runtime.reach(port) as address:
-        report = check_streams(address, max_age_min * 60, prefix, dml_channel_num=channels)
+    try:
+        with ctx.runtime.reach(port) as address:
+            report = check_streams(address, max_age_min * 60, prefix, dml_channel_num=channels)
+        method, how = "network", (f"over the network via the {ctx.runtime.kind} container's network namespace"
+                                  if ctx.runtime.kind in ("docker", "compose") else f"over the network at {address}")
+    except ReachUnavailable as unreachable:
+        store = ctx.playbook.host_path(str(effective.get("natsmq.server.storeDir").value))
+        started_at = ctx.journal.recall(start_step, "started_at")
+        try:
+            report = check_store(store, max_age_min * 60, prefix, dml_channel_num=channels,
+                                 created_after=datetime.fromtimestamp(started_at, timezone.utc) if started_at else None)
+        except NatsStoreUnreadable as unreadable:
+            raise VerificationFailed(f"NATS: cannot check JetStream either way: {unreachable.message}; "
+                                     f"and from the store on disk: {unreadable.message}",
+                                     hint="run as root on the container's host, or map natsmq.server.storeDir "
+                                          "to the host in path_map") from None
+        method, how = "disk", f"from the store on disk at {store} (the network way: {unreachable.message})"
+    ctx.env.log.info("nats.checked", method=method, source=report.url, streams=len(report.streams),
+                     findings=len(report.findings))
     if not report.ok:
         raise VerificationFailed("NATS: " + "; ".join(f.message for f in report.findings))
-    return f"JetStream on port {port}: {len(report.streams)} streams, max_age {max_age_min * 60:.0f} s"
+    return f"JetStream on port {port}, read {how}: {len(report.streams)} streams, max_age {max_age_min * 60:.0f} s"
 
 
 # --- the step -----------------------------------------------------------------------------

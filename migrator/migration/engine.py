@@ -159,6 +159,11 @@ def _after_failure(ctx: RunContext, steps: list[Step], step: Step, error: Except
         if isinstance(error, Refused):  # preflight said no: exit 3, as a refused plan does
             raise Refused(f"{step.id}: {message}; nothing was changed")
         raise RolledBack(f"{step.id} failed: {message}; nothing had been changed")
+    if step.after_switch:
+        ctx.journal.set_status(FAILED, error=f"{step.id}: {message}")
+        raise NotRolledBack(f"{step.id} failed: {message}; the migration to {ctx.plan.target_mq} itself is done and "
+                            "verified, and clients are back: nothing was rolled back",
+                            hint="fix the cause, then `milvus-migrate apply --resume` runs what is left")
     if not rollback_on_failure:
         ctx.journal.set_status(FAILED, error=f"{step.id}: {message}")
         raise NotRolledBack(f"{step.id} failed: {message}; left as is (--no-rollback)",

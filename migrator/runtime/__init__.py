@@ -21,9 +21,9 @@ def runtime_for_playbook(playbook: Playbook, environ: Mapping[str, str]) -> Runt
             pid_file=spec.pid_file,
             stdout_log=spec.stdout_log,
             metrics_url=playbook.milvus.health_url(),
-            env=spec.env,
+            variables=spec.env,
             log_path=log_path,
-            inherited_env=dict(environ),
+            inherited_environ=dict(environ),
         )
     metrics_url = playbook.milvus.health_url()
     if spec.kind == "systemd":

@@ -52,21 +52,21 @@ class ProcessRuntime:
     pid_file: Path
     stdout_log: Path
     metrics_url: str
-    env: Mapping[str, str] = field(default_factory=dict)
+    variables: Mapping[str, str] = field(default_factory=dict)  # set for Milvus on top of what it inherits
     log_path: Path | None = None  # where Milvus's log lines land; stdout_log when None
-    inherited_env: Mapping[str, str] | None = None  # what the child inherits; os.environ when None
+    inherited_environ: Mapping[str, str] | None = None  # what the child inherits; os.environ when None
     sleep: Callable[[float], None] = time.sleep
     kind: str = "process"
 
-    def _child_env(self) -> dict[str, str]:
-        base = os.environ if self.inherited_env is None else self.inherited_env
-        return {**base, **self.env}
+    def _child_environ(self) -> dict[str, str]:
+        base = os.environ if self.inherited_environ is None else self.inherited_environ
+        return {**base, **self.variables}
 
     def running(self) -> bool:
         return self.running_pid() is not None
 
     def environment(self) -> dict[str, str]:
-        return self._child_env()
+        return self._child_environ()
 
     def log_mark(self) -> dict:
         from dataclasses import asdict
@@ -100,7 +100,7 @@ class ProcessRuntime:
             process = subprocess.Popen(  # noqa: S603 - argv comes from our own sandbox/playbook
                 list(self.argv),
                 cwd=self.cwd,
-                env=self._child_env(),
+                env=self._child_environ(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

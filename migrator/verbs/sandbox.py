@@ -49,7 +49,7 @@ def runtime_for(layout: SandboxLayout, state: SandboxState) -> ProcessRuntime:
         pid_file=layout.pid_file,
         stdout_log=layout.stdout_log,
         metrics_url=f"http://127.0.0.1:{state.ports['metrics']}",
-        env={
+        variables={
             "DEPLOY_MODE": "STANDALONE",
             "METRICS_PORT": str(state.ports["metrics"]),
             "MILVUS_RUN_DIR": str(layout.run_dir),

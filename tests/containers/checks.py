@@ -100,3 +100,10 @@ def container_log(container: str, since: float) -> str:
 def mq_types(log: str) -> list[str]:
     """The mqType of each `try to init mq` line, in order."""
     return _INIT_MQ.findall(log)
+
+
+def mq_runs(log: str) -> list[str]:
+    """The mqType of each run of equal `try to init mq` lines: the MQs the log went through, in order."""
+    from itertools import groupby
+
+    return [mq for mq, _ in groupby(mq_types(log))]

@@ -94,3 +94,13 @@ def test_playbook_unknown_key_is_refused(tmp_path: Path) -> None:
                     "pid_file: /p, stdout_log: /l}\nmigration: {state_dir: s, backupdir: /b}\n")
     with pytest.raises(BadInput, match="backupdir"):
         load_playbook(path)
+
+
+def test_a_container_path_is_seen_on_the_host_only_through_the_path_map(tmp_path: Path) -> None:
+    path = tmp_path / "pb.yaml"
+    path.write_text("version: 1\nname: x\nconfig: {dir: /c}\nruntime: {kind: docker}\n"
+                    "path_map: {/var/lib/milvus: /srv/milvus}\nmigration: {state_dir: s}\n")
+    spec = load_playbook(path).spec
+    assert spec.sees("/var/lib/milvus/logs/nats.log")
+    assert spec.host_path("/var/lib/milvus/logs/nats.log") == Path("/srv/milvus/logs/nats.log")
+    assert not spec.sees("/tmp/milvus/logs/nats.log")  # the container's /tmp, not this host's

@@ -91,6 +91,7 @@ class Step:
     """One stage of the migration: a stable id (journal key), what it does, and its action.
 
     `side_effects` is the dry-run gate: such a step only says what it would do under --dry-run.
+    `after_switch` marks the steps that run once the migration is proven (no rollback for them).
     `do` returns a one-line summary for the journal, progress display and report.
     """
 
@@ -99,3 +100,6 @@ class Step:
     do: Callable[[RunContext], str | None]
     side_effects: bool = True
     would: Callable[[RunContext], str] | None = None
+    # After the switch is proven and clients are back (backup, clean-up): its failure leaves the
+    # migration done and is no reason to undo it.
+    after_switch: bool = False

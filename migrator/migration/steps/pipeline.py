@@ -132,10 +132,12 @@ def forward_steps(plan: Plan, playbook: Any) -> list[Step]:
     ]
     if source == "rocksmq" and playbook.migration.backup:
         steps.append(Step("backup", "back up rocksmq.path and its _meta_kv with a manifest", backup.backup,
-                          would=lambda ctx: "copy rocksmq.path and rocksmq.path_meta_kv to the backup dir"))
+                          would=lambda ctx: "copy rocksmq.path and rocksmq.path_meta_kv to the backup dir",
+                          after_switch=True))
     if source == "rocksmq" and playbook.migration.cleanup:
         steps.append(Step("clean-up", "remove rocksmq.path and its _meta_kv (after the verified backup)",
-                          clean_up.cleanup, would=lambda ctx: "remove rocksmq.path and rocksmq.path_meta_kv"))
+                          clean_up.cleanup, would=lambda ctx: "remove rocksmq.path and rocksmq.path_meta_kv",
+                          after_switch=True))
     return steps
 
 

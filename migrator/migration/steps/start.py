@@ -13,8 +13,11 @@ NATS_LOG_FILE = "natsmq.server.monitor.logFile"
 
 
 def nats_log_path(ctx: RunContext) -> Path | None:
+    """NATS's own log on this host (its failure reasons are only there), when this tool can see it."""
     value = ctx.effective().get(NATS_LOG_FILE).value
-    return ctx.playbook.host_path(str(value)) if value else None
+    if not value or not ctx.playbook.sees(str(value)):
+        return None  # inside a container, and not on a mounted path: a host file of that name is another's
+    return ctx.playbook.host_path(str(value))
 
 
 def start(ctx: RunContext, step_id: str) -> str:

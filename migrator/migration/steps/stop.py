@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 
+from migrator.errors import MigrateError
 from migrator.migration.steps.base import RunContext
 from migrator.migration.steps.expire_dead_sessions import record_server_ids
 from migrator.migration.steps.verify import read_checkpoints_of
@@ -36,10 +37,16 @@ def stop(ctx: RunContext, step_id: str, *, cuts_clients: bool = False, record_po
         if cuts_clients and "clients_off_at" not in ctx.journal.data.get("marks", {}):
             make_probe(ctx)
         record_server_ids(ctx, step_id)
-        # Read while Milvus runs: an embedded etcd stops with it.
+        # Read while Milvus runs: an embedded etcd stops with it. A Milvus that only crash-loops may
+        # not serve its etcd: then verify falls back to the positions of the last FlushAll.
         if record_positions and ctx.journal.recall(step_id, "checkpoints") is None:
-            checkpoints = read_checkpoints_of(ctx)
-            ctx.journal.remember(step_id, checkpoints={cp.vchannel: [cp.msg_id, cp.timestamp] for cp in checkpoints})
+            try:
+                checkpoints = read_checkpoints_of(ctx)
+            except MigrateError as error:
+                ctx.env.log.warning("checkpoints.unreadable", step=step_id, reason=error.message)
+            else:
+                ctx.journal.remember(step_id, checkpoints={cp.vchannel: [cp.msg_id, cp.timestamp]
+                                                           for cp in checkpoints})
     if cuts_clients and "clients_off_at" not in ctx.journal.data.get("marks", {}):
         ctx.journal.mark("clients_off_at", time.time())
     deadline = ctx.cap(getattr(ctx.playbook.runtime, "stop_timeout_s", ctx.playbook.migration.deadlines.stop_s))

@@ -62,14 +62,15 @@ def test_nats_port_taken_inside_rolls_back_through_engine_restarts(held_embed, t
     started = time.time()
     applied = run_cli(["--output", "json", "apply", str(plan), "--yes"])
     assert applied.exit_code == 1, applied.stdout + applied.stderr  # failed and rolled back
-    assert "rolled back to rocksmq, writes allowed" in applied.stderr
+    assert "rolled back to rocksmq, clients back" in applied.stderr
     assert "address already in use" in applied.stderr  # NATS's own reason, from its log on the volume
 
     log = checks.container_log(shape.name, started)
     starts = checks.mq_types(log)
-    # The tool's start on NATS, then at least one more by the engine (restart policy) before the
-    # rollback stopped it for good; then RocksMQ, and nothing after that.
-    assert starts.count("natsmq") >= 2 and starts[-1] == "rocksmq", starts
+    # RocksMQ isolated (the source's FlushAll), the tool's start on NATS, at least one more by the
+    # engine (restart policy) before the rollback stopped it for good; then RocksMQ again (isolated,
+    # then for clients), and nothing after that.
+    assert starts[0] == "rocksmq" and starts.count("natsmq") >= 2 and starts[-2:] == ["rocksmq", "rocksmq"], starts
     assert "initialize nmq finished" not in log
     assert log.rindex("init rocksmq msgstream success") > log.rindex("mqType=natsmq")
     assert shape.milvus_yaml.read_bytes() == original

@@ -150,3 +150,16 @@ def test_a_failure_before_any_side_effect_runs_no_rollback(tmp_path: Path) -> No
     with pytest.raises(RolledBack, match="nothing had been changed"):
         run_steps(ctx, steps, rollback=lambda c: [Step("rollback-x", "", recorder(calls, "rollback-x"))])
     assert calls == ["preflight", "snapshot"]
+
+
+def test_a_failure_after_the_switch_keeps_the_migration(tmp_path: Path) -> None:
+    """A backup that fails once clients are back is reported (exit 4), not undone by a rollback."""
+    calls: list[str] = []
+    ctx = context(tmp_path)
+    steps = [Step("stop", "", recorder(calls, "stop")),
+             Step("backup", "", recorder(calls, "backup", RuntimeError("disk full")), after_switch=True)]
+    with pytest.raises(NotRolledBack, match="itself is done and verified") as error:
+        run_steps(ctx, steps, rollback=lambda c: [Step("rollback-x", "", recorder(calls, "rollback-x"))])
+    assert error.value.exit_code == 4
+    assert calls == ["stop", "backup"]
+    assert Journal.load(tmp_path / "journal.json").status == "failed"

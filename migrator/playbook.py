@@ -178,6 +178,11 @@ class MigrationSpec(_Strict):
     # The client port Milvus listens on while clients are isolated; default: a free one, chosen per run.
     isolation_port: int | None = Field(None, ge=1, le=65535)
     deadlines: Deadlines = Deadlines()
+    # How long clients may stay cut off, from the first stop to a write acknowledged again; each
+    # step after the first stop gets what is left of it. Default: from the plan's estimate for what
+    # it found (migration/costs.py). The rollback's own bound, from its start (decision 0015).
+    write_downtime_budget_s: float | None = Field(None, gt=0)
+    rollback_budget_s: float | None = Field(None, gt=0)
 
 
 class Playbook(_Strict):

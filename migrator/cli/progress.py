@@ -25,15 +25,11 @@ def progress_for(env: Environment) -> "LineProgress | LiveProgress | None":
 
 
 def writes_denied_for(journal: Any, now: float | None = None) -> float | None:
-    """Seconds since the run denied writes, while they are still denied (journal marks
-    `clients_off_at`/`clients_back_at`, unix times); None when they are not denied."""
-    if journal is None:
-        return None
-    marks = journal.data.get("marks", {})
-    denied_at, allowed_at = marks.get("clients_off_at"), marks.get("clients_back_at")
-    if denied_at is None or (allowed_at is not None and allowed_at >= denied_at):
-        return None
-    return max((now if now is not None else time.time()) - denied_at, 0.0)
+    """Seconds since the run cut clients off, while they still are (migration/budget.py); None when
+    they are not."""
+    from migrator.migration.budget import clients_cut_off_for
+
+    return None if journal is None else clients_cut_off_for(journal.data.get("marks", {}), now)
 
 
 class LineProgress:

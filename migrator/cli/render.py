@@ -57,12 +57,14 @@ def render_plan(plan: Plan, out: Path | None) -> str:
     lines += _plan_facts(plan.facts)
     if plan.snapshot:
         snap = plan.snapshot["collections"]
-        lines.append(f"collections: {len(snap)}, rows: {sum(c['rows'] for c in snap)}, "
-                     f"loaded: {sum(1 for c in snap if c['loaded'])}")
-    estimate = plan.estimate
-    if estimate:
-        lines.append(f"write-downtime estimate: ~{estimate['write_downtime_typical_s']} s typical, "
-                     f"{estimate['write_downtime_bound_s']:.0f} s at most (deadlines)")
+        line = (f"collections: {len(snap)}, rows: {sum(c['rows'] for c in snap)}, "
+                f"loaded: {sum(1 for c in snap if c['loaded'])}")
+        scale = plan.facts.get("scale")
+        if scale:
+            line += (f", partitions: {scale['partitions']}, flushed segments of the loaded ones: "
+                     f"{scale['loaded_segments']}, rows not yet flushed: {scale['unflushed_rows']}")
+        lines.append(line)
+    lines += _estimate_lines(plan.estimate)
     for finding in plan.findings:
         lines.append(f"{finding.level}: {finding.key}: {finding.message}")
     if out is not None:
@@ -71,6 +73,17 @@ def render_plan(plan: Plan, out: Path | None) -> str:
             lines.append(f"the change's files are written in {kubernetes['out_dir']}; apply runs the commands "
                          "only with runtime.run_kubectl: true, otherwise it prints them for you to run")
     return "\n".join(lines)
+
+
+def _estimate_lines(estimate: dict[str, Any]) -> list[str]:
+    """The write-downtime estimate, what it is made of, the budget and the rollback's bound."""
+    if not estimate.get("write_downtime_s"):
+        return []
+    parts = ", ".join(f"{name} {seconds:.1f}" for name, seconds in estimate["parts"].items() if seconds)
+    source = "from the playbook" if estimate.get("budget_from") == "playbook" else "from the estimate"
+    return [f"write-downtime estimate: {estimate['write_downtime_s']:.0f} s ({parts})",
+            f"write-downtime budget: {estimate['write_downtime_budget_s']:.0f} s ({source}); a rollback is bounded "
+            f"by {estimate['rollback_budget_s']:.0f} s"]
 
 
 def _plan_facts(facts: dict[str, Any]) -> list[str]:
@@ -176,12 +189,29 @@ def render_status(result: dict[str, Any]) -> str:
     lines = [f"{key}: {result[key]}" for key in ("status", "run_id", "direction", "error", "mq_type_configured",
                                                  "writes_denied", "writes_denied_source", "milvus_running",
                                                  "lock_holder", "next") if result.get(key) is not None]
+    lines += _cut_off_lines(result)
     for step in result.get("steps", []):
         seconds = "" if step["seconds"] is None else f" {step['seconds']:.1f}s"
         lines.append(f"  {step['id']:22} {step['state']:12}{seconds}  {step['summary'] or ''}")
     for entry in result.get("writes", []):
         lines.append(f"  writes {entry['action']} by hand at {entry['at']} ({entry['file']}): {entry['proof']}")
     return "\n".join(lines)
+
+
+def _cut_off_lines(result: dict[str, Any]) -> list[str]:
+    """For how long clients have been cut off, against the budget or the rollback's bound."""
+    if result.get("clients_cut_off_s") is not None:
+        line = f"clients cut off for: {result['clients_cut_off_s']:.0f} s"
+        if result.get("rollback_ends_by"):
+            line += (f" (the rollback gives up by {result['rollback_ends_by']}, "
+                     f"{result['rollback_left_s']:.0f} s from now, at the latest)")
+        elif result.get("budget_left_s") is not None:
+            line += (f" of a {result['write_downtime_budget_s']:.0f} s budget "
+                     f"({result['budget_left_s']:.0f} s left)")
+        return [line]
+    if result.get("write_downtime_s") is not None:
+        return [f"write-downtime of the run: {result['write_downtime_s']:.1f} s"]
+    return []
 
 
 def render_writes(result: dict[str, Any]) -> str:

@@ -2,7 +2,9 @@
 
 A failure once a step with side effects has started rolls back unless told not to, with the
 rollback steps the caller gives (steps/pipeline.py builds them from the journal). Ctrl-C or
-SIGTERM saves the journal and exits 130; `apply --resume` continues.
+SIGTERM saves the journal and exits 130; `apply --resume` continues. Once clients are cut off,
+each step runs under what is left of the write-downtime budget, and the rollback under a bound
+of its own (migration/budget.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from migrator.errors import (
     Refused,
     RolledBack,
 )
+from migrator.migration.budget import ROLLBACK, BudgetSpent, budget_for
 from migrator.migration.journal import (
     DONE,
     FAILED,
@@ -77,6 +80,7 @@ def _run(ctx: RunContext, steps: list[Step], *, phase: str, status: str, progres
                 if journal.is_done(step.id):
                     continue
                 current = step.id
+                _set_budget(ctx, phase)
                 _run_one(ctx, step, number, len(steps), on_failure, progress)
                 current = "between steps"
     except KeyboardInterrupt:
@@ -89,6 +93,21 @@ def _run(ctx: RunContext, steps: list[Step], *, phase: str, status: str, progres
                           "`milvus-migrate rollback`") from None
 
 
+def _set_budget(ctx: RunContext, phase: str) -> None:
+    """The budget the next step runs under; said once, when it starts counting."""
+    budget = None if ctx.dry_run else budget_for(phase, ctx.journal.data.get("marks", {}),
+                                                  getattr(ctx.plan, "estimate", None) or {}, ctx.run_started_at)
+    if budget is not None and budget != ctx.budget and budget.what != ROLLBACK:
+        ctx.env.log.warning("budget.start", budget=budget.what, seconds=budget.seconds,
+                            left_s=round(budget.left(), 1), until=_clock(budget.until()))
+    ctx.budget = budget
+
+
+def _clock(unix: float) -> str:
+    """Local time with its offset: the operator reads it at a terminal, a fleet parses it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(unix))
+
+
 def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: Callable[[Step, Exception, str], None],
              progress: Progress | None) -> None:
     journal, log = ctx.journal, ctx.env.log
@@ -98,6 +117,8 @@ def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: C
     if progress:
         progress.start(number, total, step)
     try:
+        if ctx.budget is not None:
+            ctx.budget.check(step.id)
         if ctx.dry_run and step.side_effects:
             summary = "would " + (step.would(ctx) if step.would else step.description)
         else:
@@ -111,6 +132,9 @@ def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: C
     except Exception as error:  # noqa: BLE001 - every failure is journaled, then handled once
         seconds = time.monotonic() - started
         message = error.message if isinstance(error, MigrateError) else f"{type(error).__name__}: {error}"
+        if ctx.budget is not None and ctx.budget.left() <= 0 and not isinstance(error, BudgetSpent):
+            # Its deadlines were cut to the budget: that, not the deadline in the playbook, ended it.
+            message += f" (the {ctx.budget.what} budget of {ctx.budget.seconds:.0f} s is spent)"
         journal.fail(step.id, seconds, message)
         log.error("step.failed", step=step.id, seconds=round(seconds, 2), error=message)
         if ctx.env.verbose:
@@ -155,12 +179,19 @@ def _after_failure(ctx: RunContext, steps: list[Step], step: Step, error: Except
 
 
 def run_rollback(ctx: RunContext, steps: list[Step], progress: Progress | None = None) -> None:
-    """Back to the source MQ, resumable like the migration itself."""
+    """Back to the source MQ, resumable like the migration itself. Each run of a rollback has its
+    own bound, counted from its start and said before its first step."""
 
     def failed(step: Step, error: Exception, message: str) -> None:
-        raise NotRolledBack(f"rollback step {step.id} failed: {message}")
+        raise NotRolledBack(f"rollback step {step.id} failed: {message}",
+                            hint="see `milvus-migrate status`; fix the cause, then `milvus-migrate rollback`")
 
-    ctx.env.log.warning("rollback.start", source=ctx.plan.source_mq, target=ctx.plan.target_mq)
+    ctx.journal.mark("rollback_started_at", time.time())
+    bound = budget_for(ROLLBACK, ctx.journal.data["marks"], getattr(ctx.plan, "estimate", None) or {},
+                       ctx.run_started_at)
+    ctx.env.log.warning("rollback.start", source=ctx.plan.source_mq, target=ctx.plan.target_mq,
+                        bound_s=bound.seconds if bound else None,
+                        ends_by=_clock(bound.until()) if bound else None)
     _run(ctx, steps, phase="rollback", status=ROLLING_BACK, progress=progress, on_failure=failed)
     ctx.journal.set_status(ROLLED_BACK)
     ctx.env.log.warning("rollback.done", mq=ctx.plan.source_mq)

@@ -69,6 +69,7 @@ def build_plan(
     with MilvusAdapter.connect(spec.milvus.uri, token=token) as milvus:
         version = milvus.version()
         snapshot = milvus.snapshot()
+        scale = milvus.scale(snapshot.collections)
 
     from migrator.config import EtcdSource, load_layers
 
@@ -101,6 +102,7 @@ def build_plan(
         "force_deny": {"value": bool(effective.get(FORCE_DENY).value), "source": str(effective.get(FORCE_DENY).source)},
         "etcd": getattr(effective, "etcd_state", None),
         "config_sources": [setting.to_dict() for setting in effective.mq_settings()],
+        "scale": scale,
     }
     if source == "rocksmq":
         facts["rocksmq"] = _rocksmq_facts(loaded, effective, findings)
@@ -139,7 +141,8 @@ def build_plan(
         findings=findings,
     )
     plan.steps = [PlannedStep(step.id, step.description) for step in forward_steps(plan, spec)]
-    plan.estimate = _estimate(spec)
+    plan.estimate = plan_estimate(spec, scale, source, target)
+    plan.findings += preflight.budget_findings(plan.estimate, spec.migration.deadlines.verify_s)
     env.log.info("plan.built", source=source, target=target, steps=len(plan.steps),
                  errors=len(plan.errors), collections=len(snapshot.collections))
     return plan
@@ -262,14 +265,13 @@ def _rocksmq_facts(loaded: LoadedPlaybook, effective: EffectiveConfig, findings:
     }
 
 
-def _estimate(spec: Any) -> dict[str, Any]:
-    """A write-downtime bound from the deadlines; the report has the measured figure."""
+def plan_estimate(spec: Any, scale: Mapping[str, Any], source: str, target: str) -> dict[str, Any]:
+    """The write-downtime this migration should take, from what the plan found (migration/costs.py),
+    the budget that bounds it and the rollback's bound."""
+    from migrator.migration import costs
+
     deadlines = spec.migration.deadlines
-    stop = getattr(spec.runtime, "stop_timeout_s", deadlines.stop_s)
-    return {
-        "write_downtime_typical_s": 10 + min(stop, 10) + 10,
-        "write_downtime_bound_s": deadlines.deny_s + deadlines.flush_s + stop + deadlines.start_s
-        + deadlines.confirm_s + deadlines.verify_s,
-        "note": "deny takes effect in ~5 s; FlushAll after a write burst can wait for the ~60 s channel "
-        "checkpoint tick; a graceful stop can hang, the stop deadline bounds it",
-    }
+    return costs.estimate(scale, source=source, target=target,
+                          stop_deadline_s=getattr(spec.runtime, "stop_timeout_s", deadlines.stop_s),
+                          budget_s=spec.migration.write_downtime_budget_s,
+                          rollback_budget_s=spec.migration.rollback_budget_s)

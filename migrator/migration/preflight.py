@@ -293,6 +293,25 @@ def backup_room_findings(loaded: LoadedPlaybook, rocksmq_facts: Mapping[str, Any
     return []
 
 
+def budget_findings(estimate: Mapping[str, Any], verify_s: float) -> list[Finding]:
+    """A budget below the estimate: apply refuses before the first stop (steps/preflight.py). A reload
+    of the loaded collections estimated past the snapshot's and verify's deadline: they would fail."""
+    findings = []
+    seconds, budget = estimate.get("write_downtime_s"), estimate.get("write_downtime_budget_s")
+    if seconds is not None and budget is not None and seconds > budget:
+        findings.append(Finding("warning", "migration.write_downtime_budget_s",
+                                f"the estimated write-downtime, {seconds:.0f} s, exceeds the budget of {budget:.0f} s: "
+                                "apply stops before the first stop, with nothing changed; raise the budget, or leave "
+                                "it out for one from the estimate"))
+    reload_s = estimate.get("reload_s")
+    if reload_s is not None and reload_s > verify_s / 2:
+        findings.append(Finding("warning", "migration.deadlines.verify_s",
+                                f"reloading the loaded collections after a restart is estimated at {reload_s:.0f} s, "
+                                f"more than half of the {verify_s:.0f} s the snapshot and verify may wait for it: "
+                                "raise migration.deadlines.verify_s"))
+    return findings
+
+
 def recheck(version: str, configured_mq: str, source: str, target: str) -> list[Finding]:
     """apply's preflight: the rules that can change between plan and apply, against the deployment now."""
     findings = version_findings(version)

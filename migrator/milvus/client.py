@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -16,6 +18,10 @@ from typing import Any, Callable, Iterator
 from migrator.errors import NotRolledBack
 from migrator.util.redact import redact_text
 
+# Counts run this many at a time: a Strong count waits for the next time tick (~200 ms on 2.3.5),
+# not for this host's CPU, so at 200 collections one at a time is 40 s of waiting (docs/milvus.md,
+# "At scale").
+COUNT_WORKERS = 16
 PROBE_COLLECTION = "milvus_migrate_probe"
 CLIENT_VIEW_COLLECTION = "milvus_migrate_client_view"
 TOOL_COLLECTIONS = (PROBE_COLLECTION, CLIENT_VIEW_COLLECTION)  # the tool's own: never counted
@@ -101,7 +107,7 @@ def _is_transient(error: BaseException) -> bool:
 
 
 def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay: float = 0.5,
-          alive: Callable[[], bool] | None = None) -> Any:
+          alive: Callable[[], bool] | None = None, max_delay: float = 5.0) -> Any:
     """Call until it succeeds or a non-transient error or the deadline; backoff up to 5 s. With
     `alive`, give up as soon as it says Milvus is gone: waiting out a deadline for a dead process
     only keeps clients away longer."""
@@ -116,7 +122,12 @@ def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay:
             if alive is not None and not alive():
                 raise MilvusUnavailable(f"{what}: Milvus is not running ({_short(error)})") from error
         time.sleep(delay)
-        delay = min(delay * 2, 5.0)
+        delay = min(delay * 2, max_delay)
+
+
+def _left(until: float) -> float:
+    """Seconds to a time.monotonic() instant, at least a moment: a call is made once more at worst."""
+    return max(until - time.monotonic(), 0.5)
 
 
 def _short(error: BaseException) -> str:
@@ -134,19 +145,29 @@ class MilvusAdapter:
         self._token = token or ""
         self._timeout = timeout
         self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()  # the counts share the adapter across threads
 
     def client(self, database: str = "default") -> Any:
-        if database not in self._clients:
-            from pymilvus import MilvusClient
+        """The client of `database`, connected on first use; a connection refused while Milvus comes
+        up is retried until the adapter's timeout. Each adapter has connections of its own
+        (`dedicated`): pymilvus shares one per address otherwise, and repairs a shared one under a
+        process-wide lock, so another thread's failing client (the client view, a frozen Milvus)
+        would hold this one up."""
+        with self._lock:
+            if database not in self._clients:
+                from pymilvus import MilvusClient
 
-            try:
-                # dedicated: pymilvus otherwise shares one channel per uri between clients, and a
-                # channel broken by a restart is handed to the next client.
-                self._clients[database] = MilvusClient(uri=self.uri, token=self._token, db_name=database,
-                                                       timeout=self._timeout, dedicated=True)
-            except Exception as error:  # noqa: BLE001
-                raise MilvusUnavailable(f"cannot connect to Milvus at {redact_text(self.uri)}: {_short(error)}") from error
-        return self._clients[database]
+                def connect() -> Any:
+                    return MilvusClient(uri=self.uri, token=self._token, db_name=database, timeout=self._timeout,
+                                        dedicated=True)
+
+                try:
+                    self._clients[database] = retry(connect, deadline_s=self._timeout, what="connect",
+                                                    alive=self.alive, first_delay=0.2, max_delay=1.0)
+                except MilvusUnavailable as error:
+                    raise MilvusUnavailable(f"cannot connect to Milvus at {redact_text(self.uri)}: "
+                                            f"{_short(error.__cause__ or error)}") from error
+            return self._clients[database]
 
     def close(self) -> None:
         for client in self._clients.values():
@@ -200,26 +221,105 @@ class MilvusAdapter:
             return retry(strong_count, deadline_s=deadline_s, what=f"count {database}.{collection}", alive=self.alive)
         return self.stored_rows(database, collection)
 
-    def collection_channels(self) -> dict[str, tuple[int, int]]:
+    def collection_channels(self, *, deadline_s: float = 120.0) -> dict[str, tuple[int, int]]:
         """database.collection -> (collection id, shards): whose channel checkpoints must move."""
-        found = {}
-        for database in self.databases():
-            client = self.client(database)
-            for name in self.collections(database):
-                described = client.describe_collection(name)
-                found[f"{database}.{name}"] = (int(described["collection_id"]), int(described["num_shards"]))
-        return found
+        keys = [(database, name) for database in self.databases() for name in self.collections(database)]
+
+        def describe(key: tuple[str, str], until: float) -> tuple[int, int]:
+            described = self.client(key[0]).describe_collection(key[1])
+            return int(described["collection_id"]), int(described["num_shards"])
+
+        found = self.in_parallel(describe, keys, deadline_s=deadline_s, what="describe")
+        return {f"{database}.{name}": channels for (database, name), channels in zip(keys, found)}
+
+    def user_collections(self) -> list[tuple[str, str]]:
+        """(database, collection) of every collection but the tool's own."""
+        return [(database, name) for database in self.databases() for name in self.collections(database)
+                if name not in TOOL_COLLECTIONS]
 
     def snapshot(self, *, deadline_s: float = 120.0) -> Snapshot:
-        facts = []
-        for database in self.databases():
-            for name in self.collections(database):
-                if name in TOOL_COLLECTIONS:
-                    continue
-                loaded = self.is_loaded(database, name)
-                facts.append(CollectionFacts(database, name, loaded, self.count(database, name, loaded=loaded,
-                                                                                 deadline_s=deadline_s)))
-        return Snapshot(version=self.version(), collections=facts)
+        """Every collection's load state and row count: a Strong count for a loaded one, datacoord's
+        stored rows for one that is not (loading it would change it). Counted in parallel, all
+        within one deadline."""
+
+        def facts(key: tuple[str, str], until: float) -> CollectionFacts:
+            database, name = key
+            loaded = self.is_loaded(database, name)
+            return CollectionFacts(database, name, loaded, self.count(database, name, loaded=loaded,
+                                                                      deadline_s=_left(until)))
+
+        return Snapshot(version=self.version(), collections=self.in_parallel(facts, self.user_collections(),
+                                                                              deadline_s=deadline_s, what="count"))
+
+    def scale(self, collections: list[CollectionFacts], *, deadline_s: float = 120.0) -> dict[str, int]:
+        """What a migration's write-downtime grows with, beyond the snapshot (the plan's estimate,
+        migration/costs.py): partitions, the flushed segments a reload of the loaded collections
+        loads, and the rows not yet in a flushed segment (replayed from the MQ at each restart)."""
+
+        def one(facts: CollectionFacts, until: float) -> tuple[int, int, int]:
+            client = self.client(facts.database)
+            partitions = len(client.list_partitions(facts.name))
+            segments = client.list_persistent_segments(facts.name)
+            return partitions, len(segments), sum(int(segment.num_rows) for segment in segments)
+
+        found = self.in_parallel(one, collections, deadline_s=deadline_s, what="segments")
+        loaded = [(facts, result) for facts, result in zip(collections, found) if facts.loaded]
+        return {
+            "collections": len(collections),
+            "loaded": len(loaded),
+            "partitions": sum(partitions for partitions, _, _ in found),
+            "loaded_segments": sum(segments for _, (_, segments, _) in loaded),
+            "rows": sum(facts.rows for facts in collections),
+            # A Strong count sees every live row; datacoord's flushed segments hold the flushed ones.
+            "unflushed_rows": sum(max(facts.rows - flushed, 0) for facts, (_, _, flushed) in loaded),
+        }
+
+    def counts(self, collections: list[CollectionFacts], *, deadline_s: float) -> dict[str, tuple[int, float]]:
+        """key -> (rows, seconds) of each collection as it is now: a loaded one is loaded again (querycoord
+        restores it after a restart; this waits for it) and answers a Strong count, one that is not gives
+        datacoord's stored rows. In parallel, all within one deadline."""
+
+        def count(facts: CollectionFacts, until: float) -> tuple[int, float]:
+            began = time.monotonic()
+            if facts.loaded:
+                self.load(facts.database, facts.name, deadline_s=_left(until))
+            rows = self.count(facts.database, facts.name, loaded=facts.loaded, deadline_s=_left(until))
+            return rows, time.monotonic() - began
+
+        found = self.in_parallel(count, collections, deadline_s=deadline_s, what="count")
+        return {facts.key: result for facts, result in zip(collections, found)}
+
+    def in_parallel(self, call: Callable[[Any, float], Any], items: list[Any], *, deadline_s: float,
+                    what: str) -> list[Any]:
+        """call(item, until) for every item, COUNT_WORKERS at a time, all by one deadline (`until`, a
+        time.monotonic() instant); results in the order of `items`. At the deadline the calls still
+        running are given up (they end when the adapter closes) and the first failure is raised."""
+        until = time.monotonic() + deadline_s
+
+        def one(item: Any) -> Any:
+            if time.monotonic() >= until:
+                raise MilvusUnavailable(f"{what}: no time left of the {deadline_s:.0f} s deadline")
+            return call(item, until)
+
+        # Not a `with` block: its exit would wait for calls still blocked in pymilvus past the deadline
+        # (a frozen Milvus; pymilvus reconnecting). Those are left to fail on their own when the
+        # adapter's connections close.
+        pool = ThreadPoolExecutor(max_workers=COUNT_WORKERS, thread_name_prefix=what)
+        try:
+            futures = [pool.submit(one, item) for item in items]
+            done, pending = wait(futures, timeout=max(until - time.monotonic(), 0.0) + 1.0)
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+        failures = [future.exception() for future in futures if future in done and future.exception() is not None]
+        if pending:
+            failures.insert(0, MilvusUnavailable(f"{what}: {len(pending)} of {len(items)} did not answer within "
+                                                 f"{deadline_s:.0f} s"))
+        if failures:
+            first = failures[0]
+            message = first.message if isinstance(first, MilvusError) else _short(first)
+            more = f" (and {len(failures) - 1} more of {len(items)})" if len(failures) > 1 else ""
+            raise MilvusUnavailable(f"{message}{more}") from first
+        return [future.result() for future in futures]
 
     # -- flush -----------------------------------------------------------------------------
 
@@ -267,9 +367,10 @@ class MilvusAdapter:
 
     # -- probe -----------------------------------------------------------------------------
 
-    def ensure_probe(self, *, deadline_s: float = 60.0, name: str = PROBE_COLLECTION) -> None:
-        """A tiny collection the tool owns, in the default database, loaded (retried while Milvus
-        settles after a restart)."""
+    def ensure_probe(self, *, deadline_s: float = 60.0, name: str = PROBE_COLLECTION, load: bool = True) -> None:
+        """A tiny collection the tool owns, in the default database, loaded unless `load` is False
+        (retried while Milvus settles after a restart). Inserts need no load: after a restart
+        querycoord loads every loaded collection again first, which takes long at scale."""
         from pymilvus import DataType
 
         client = self.client()
@@ -279,10 +380,13 @@ class MilvusAdapter:
                 schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
                 schema.add_field("id", DataType.INT64, is_primary=True)
                 schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
-                index = client.prepare_index_params()
-                index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
-                client.create_collection(name, schema=schema, index_params=index)
-            client.load_collection(name)
+                client.create_collection(name, schema=schema)
+            if load:
+                if not client.list_indexes(name):
+                    index = client.prepare_index_params()
+                    index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
+                    client.create_index(name, index)
+                client.load_collection(name)
 
         retry(create_and_load, deadline_s=deadline_s, what=f"create the collection {name}", alive=self.alive)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.context import Environment
+from migrator.migration.budget import cut_off_view
 from migrator.migration.journal import (
     DONE,
     FAILED,
@@ -54,6 +55,7 @@ def status(env: Environment, playbook_path: Path) -> dict[str, Any]:
                 "summary": v.get("summary") or v.get("error")} for k, v in journal.data["steps"].items()],
         writes=journal.data.get("writes", []),
         next=next_action(journal.status),
+        **cut_off_view(journal.data),
     )
     if result.get("writes_denied") and journal.status in (DONE, ROLLED_BACK):
         result["next"] = WRITES_ALLOW

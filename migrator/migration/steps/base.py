@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from migrator.context import Environment
+from migrator.migration.budget import Budget, CappedDeadlines
 from migrator.migration.journal import Journal
 from migrator.migration.plan import Plan
 from migrator.playbook import Playbook
@@ -25,11 +27,20 @@ class RunContext:
     token: str | None = None
     dry_run: bool = False
     events: list[dict[str, Any]] = field(default_factory=list)
+    # The budget the running step is under (migration/budget.py; the engine sets it before each step).
+    budget: Budget | None = None
+    run_started_at: float = field(default_factory=time.time)
     _config_states: Any = field(default=None, repr=False)
 
     @property
     def deadlines(self) -> Any:
-        return self.playbook.migration.deadlines
+        """The playbook's deadlines, cut to what is left of the budget."""
+        deadlines = self.playbook.migration.deadlines
+        return deadlines if self.budget is None else CappedDeadlines(deadlines, self.budget)
+
+    def cap(self, seconds: float) -> float:
+        """A wait of `seconds`, cut to what is left of the budget."""
+        return seconds if self.budget is None else self.budget.cap(seconds)
 
     @property
     def state_dir(self) -> Path:
@@ -42,6 +53,7 @@ class RunContext:
         from migrator.milvus.client import MilvusAdapter
 
         alive = self.runtime.running
+        timeout = max(self.cap(timeout), 1.0)
         if not isolated:
             with MilvusAdapter.connect(self.playbook.milvus.uri, token=self.token, timeout=timeout,
                                        alive=alive) as adapter:

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from migrator.errors import Refused
+from migrator.errors import NotRolledBack, Refused
 from migrator.migration import preflight
 from migrator.migration.steps.base import RunContext
 
 
+class OverBudget(NotRolledBack):
+    """The plan's estimate does not fit the write-downtime budget: stopped before the first stop."""
+
+
 def preflight_step(ctx: RunContext) -> str:
+    estimate = getattr(ctx.plan, "estimate", None) or {}
+    seconds, budget = estimate.get("write_downtime_s"), estimate.get("write_downtime_budget_s")
+    if seconds is not None and budget is not None and seconds > budget:
+        raise OverBudget(f"the estimated write-downtime, {seconds:.0f} s, exceeds the budget of {budget:.0f} s",
+                         hint="raise migration.write_downtime_budget_s in the playbook (or leave it out for one "
+                         "from the estimate), then plan again")
     with ctx.milvus() as milvus:
         version = milvus.version()
     configured = ctx.effective().mq_type()

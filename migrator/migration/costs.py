@@ -1,0 +1,105 @@
+"""The plan's write-downtime estimate: what a migration costs per restart and per unit it finds.
+
+The figures are measured by benchmarks/bench_scale.py on the sandbox (Milvus 2.3.5 from the wheel,
+RocksMQ <-> NATS, a 2-core machine shared with other work, 2026-11-30), fitted over 5, 50 and 200
+loaded collections and a collection of 1M rows; docs/milvus.md ("At scale") says what each one is.
+Another machine has other figures: the report's measured write-downtime is the number to trust,
+and the bench is how to measure these again.
+
+A migration S -> T cuts clients off from the first stop to the first write acknowledged again
+(docs/decisions/0008): three stops, three restarts, two reloads of every loaded collection (the
+snapshot on S, verify on T), one FlushAll, the checkpoint gate, the first write.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping
+
+SOURCE = "benchmarks/bench_scale.py on the sandbox (Milvus 2.3.5, 2 shared cores), 2026-11-30"
+
+# One restart: start, the log line, the stopped process's sessions, healthz (8-10 s whatever the
+# size; a little more with many loaded collections).
+RESTART_S = 8.3
+RESTART_PER_LOADED_S = 0.01
+# A graceful stop on NATS (on RocksMQ with loaded collections it hangs until the stop deadline).
+GRACEFUL_STOP_S = 0.2
+# A reload: after a restart querycoord loads every flushed segment of every loaded collection
+# again, and the snapshot (on the source) and verify (on the target) wait for it. 2.3.5's
+# querynode forces a garbage collection after each segment it loads, over a heap that grows with
+# the segments already loaded: the wait grows with the square of the segments (21 segments 3 s,
+# 126 segments 12 s, 501 segments 135-220 s).
+RELOAD_S = 3.0
+RELOAD_PER_SEGMENT_SQUARED_S = 0.00065
+RELOAD_PER_MILLION_ROWS_S = 1.0
+# Rows the stopped process had not flushed are replayed from the MQ at the next start and flushed;
+# 50k of them made no difference the bench could tell from noise: a bound, not a measurement.
+REPLAY_PER_MILLION_ROWS_S = 5.0
+# FlushAll (re-sent every 2 s while waiting), a little more per channel to flush.
+FLUSH_S = 0.5
+FLUSH_PER_COLLECTION_S = 0.018
+# verify on NATS waits for every channel checkpoint to move (the first time tick on the new MQ).
+CHECKPOINTS_S = {"natsmq": 1.2, "rocksmq": 0.0}
+# The probe's insert after the last restart (the probe collection is made before the first stop).
+FIRST_WRITE_S = 0.5
+
+# The budget a plan gives when the playbook names none: room for a slower day than the estimate.
+BUDGET_FACTOR = 2.0
+BUDGET_MARGIN_S = 60.0
+
+
+def _stop_s(mq: str, loaded: int, stop_deadline_s: float) -> float:
+    # A RocksMQ standalone with loaded collections hangs in its graceful stop (docs/milvus.md).
+    return stop_deadline_s + 0.1 if mq == "rocksmq" and loaded else GRACEFUL_STOP_S
+
+
+def _reload_s(scale: Mapping[str, Any]) -> float:
+    segments = scale.get("loaded_segments", scale.get("loaded", 0))
+    return RELOAD_S + RELOAD_PER_SEGMENT_SQUARED_S * segments ** 2 + RELOAD_PER_MILLION_ROWS_S * scale.get("rows", 0) / 1e6
+
+
+def write_downtime_parts(scale: Mapping[str, Any], *, source: str, target: str,
+                         stop_deadline_s: float) -> dict[str, float]:
+    """Seconds per part of the write-downtime of a migration source -> target of what `scale` counts
+    (MilvusAdapter.scale: loaded collections, their flushed segments, rows, unflushed rows)."""
+    loaded = int(scale.get("loaded", 0))
+    return {
+        "stops": round(2 * _stop_s(source, loaded, stop_deadline_s) + _stop_s(target, loaded, stop_deadline_s), 1),
+        "restarts": round(3 * (RESTART_S + RESTART_PER_LOADED_S * loaded), 1),
+        "reloads (snapshot, verify)": round(2 * _reload_s(scale), 1),
+        "flush (and replay)": round(FLUSH_S + FLUSH_PER_COLLECTION_S * scale.get("collections", 0)
+                                    + REPLAY_PER_MILLION_ROWS_S * scale.get("unflushed_rows", 0) / 1e6, 1),
+        "checkpoints": CHECKPOINTS_S.get(target, 0.0),
+        "first write": FIRST_WRITE_S,
+    }
+
+
+def rollback_bound_s(scale: Mapping[str, Any], *, source: str, target: str, stop_deadline_s: float) -> float:
+    """The longest rollback (after clients reached the target): the target restarted isolated, counted
+    and flushed, then the way back, which is the migration target -> source."""
+    back = write_downtime_parts(scale, source=target, target=source, stop_deadline_s=stop_deadline_s)
+    loaded = int(scale.get("loaded", 0))
+    return sum(back.values()) + _stop_s(target, loaded, stop_deadline_s) + RESTART_S + RESTART_PER_LOADED_S * loaded \
+        + _reload_s(scale) + FLUSH_S + FLUSH_PER_COLLECTION_S * scale.get("collections", 0)
+
+
+def budget_for_estimate(seconds: float) -> float:
+    return float(math.ceil(BUDGET_FACTOR * seconds + BUDGET_MARGIN_S))
+
+
+def estimate(scale: Mapping[str, Any], *, source: str, target: str, stop_deadline_s: float,
+             budget_s: float | None, rollback_budget_s: float | None) -> dict[str, Any]:
+    """The plan's estimate: the write-downtime and its parts, the budget (the playbook's, else from the
+    estimate) and the rollback's bound."""
+    parts = write_downtime_parts(scale, source=source, target=target, stop_deadline_s=stop_deadline_s)
+    seconds = round(sum(parts.values()), 1)
+    rollback = rollback_bound_s(scale, source=source, target=target, stop_deadline_s=stop_deadline_s)
+    return {
+        "write_downtime_s": seconds,
+        "parts": parts,
+        "reload_s": round(_reload_s(scale), 1),
+        "write_downtime_budget_s": budget_s if budget_s is not None else budget_for_estimate(seconds),
+        "budget_from": "playbook" if budget_s is not None else "estimate",
+        "rollback_budget_s": rollback_budget_s if rollback_budget_s is not None else budget_for_estimate(rollback),
+        "basis": SOURCE,
+    }

@@ -180,7 +180,7 @@ class MigrationSpec(_Strict):
     deadlines: Deadlines = Deadlines()
     # How long clients may stay cut off, from the first stop to a write acknowledged again; each
     # step after the first stop gets what is left of it. Default: from the plan's estimate for what
-    # it found (migration/costs.py). The rollback's own bound, from its start (decision 0015).
+    # it found (migration/costs.py). The rollback's own bound, from its start (decision 0016).
     write_downtime_budget_s: float | None = Field(None, gt=0)
     rollback_budget_s: float | None = Field(None, gt=0)
 

@@ -1,4 +1,4 @@
-"""The write-downtime budget: one figure bounds how long a run keeps clients cut off (decision 0015).
+"""The write-downtime budget: one figure bounds how long a run keeps clients cut off (decision 0016).
 
 From the first stop (the journal's `clients_off_at` mark) every step gets at most what is left of
 the plan's `write_downtime_budget_s`: each of its deadlines is cut to it, and a step that would start

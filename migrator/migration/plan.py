@@ -8,7 +8,7 @@ A saved plan is sealed by its own content: `digest` is the sha256 of its canonic
 the digest field. A plan whose digest does not match was edited by hand or damaged (BadInput,
 exit 2); one that matches but whose fields do not fit the playbook and the deployment is refused
 (`check_fresh`, exit 3). The digest is no signature (anyone can recompute it): the field checks
-are what keep a crafted plan from steering apply. See docs/decisions/0014-hostile-input.md.
+are what keep a crafted plan from steering apply. See docs/decisions/0015-hostile-input.md.
 """
 
 from __future__ import annotations

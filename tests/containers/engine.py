@@ -93,19 +93,20 @@ def compose_argv() -> list[str]:
 
 
 def podman(
-    *args: str, check: bool = True, timeout: float = 120
+    *args: str, check: bool = True, capture: bool = True, timeout: float = 120,
+    error: type[Exception] = RuntimeError,
 ) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(
         ["podman", *args],
         env=podman_env(),
-        capture_output=True,
+        capture_output=capture,
         text=True,
         timeout=timeout,
         check=False,
     )
     if check and result.returncode != 0:
-        raise RuntimeError(
-            f"podman {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()[-2000:]}"
+        raise error(
+            f"podman {' '.join(args)} failed ({result.returncode}): {(result.stderr or '').strip()[-2000:]}"
         )
     return result
 

@@ -14,10 +14,8 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -25,7 +23,7 @@ from migrator.migration.journal import Journal
 from migrator.milvus.client import MilvusAdapter
 from migrator.sandbox.seed import SEED
 from migrator.verbs import sandbox as lifecycle
-from tests.support.cli import run_cli
+from tests.support.cli import run_cli, run_tool
 from tests.support.ledger import Clients
 from tests.support.sandbox import Sandbox, quiet_env
 
@@ -58,25 +56,6 @@ def a_write_is_visible(sandbox: Sandbox) -> bool:
     return [row["id"] for row in seen] == [20_000_000]
 
 
-def run_tool(sandbox: Sandbox, *args: str,
-             on_event: Callable[[dict, subprocess.Popen], None] | None = None) -> tuple[int, list[dict]]:
-    """The real CLI in its own process, JSON logs read as they come; `on_event` may inject a fault."""
-    command = [sys.executable, "-m", "migrator", "--log-format", "json", *args]
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    events: list[dict] = []
-    assert process.stderr is not None
-    for line in process.stderr:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        events.append(event)
-        if on_event is not None:
-            on_event(event, process)  # keeps reading after a signal: a closed pipe would turn the exit into EPIPE
-    process.stderr.close()
-    return process.wait(timeout=900), events
-
-
 def report_of(events: list[dict]) -> dict:
     """The run's report, read from the file its `apply.end` names (not from the tool's output)."""
     ended = [event for event in events if event.get("event") == "apply.end"]
@@ -95,11 +74,11 @@ def test_round_trip_under_load_loses_no_acknowledged_write(fresh_sandbox: Sandbo
     # program (pymilvus's connection registry is per process).
     with clients(fresh_sandbox, "trip") as load:
         assert run_cli(["plan", "--playbook", str(fresh_sandbox.playbook), "--out", str(plan_file)]).exit_code == 0
-        code, events = run_tool(fresh_sandbox, "apply", str(plan_file), "--yes")
+        code, events = run_tool("apply", str(plan_file), "--yes")
         assert code == 0, events[-3:]
         forward = report_of(events)
         assert mq_in_use(fresh_sandbox) == ("natsmq", "natsmq")
-        code, events = run_tool(fresh_sandbox, "rollback", "--playbook", str(fresh_sandbox.playbook), "--yes")
+        code, events = run_tool("rollback", "--playbook", str(fresh_sandbox.playbook), "--yes")
         assert code == 0, events[-3:]
         back = report_of(events)
         problems = load.judge()
@@ -131,7 +110,7 @@ def test_a_failure_after_clients_reached_the_target_rolls_back_keeping_their_wri
             os.kill(lifecycle.status(quiet_env(), fresh_sandbox.dir).pid, signal.SIGKILL)
 
     with clients(fresh_sandbox, "fail") as load:
-        code, events = run_tool(fresh_sandbox, "apply", "--playbook", str(fresh_sandbox.playbook), "--yes",
+        code, events = run_tool("apply", "--playbook", str(fresh_sandbox.playbook), "--yes",
                                 on_event=kill_milvus_once_clients_wrote)
         problems = load.judge()
     assert code == 1, events[-3:]
@@ -161,14 +140,14 @@ def test_the_tool_killed_at_step_boundaries_resumes_and_loses_nothing(fresh_sand
                     process.send_signal(sig)
 
             args = ["apply", "--playbook", str(fresh_sandbox.playbook), "--yes"] + (["--resume"] if number else [])
-            code, events = run_tool(fresh_sandbox, *args, on_event=stop_the_tool)
+            code, events = run_tool(*args, on_event=stop_the_tool)
             assert code == (130 if sig == signal.SIGTERM else -signal.SIGKILL), (boundary, events[-3:])
             assert not set(started_steps(events)) & done_before, "a resumed run re-ran a finished step"
             journal = Journal.load(journal_path)
             assert journal is not None and journal.is_done(boundary)
             if sig == signal.SIGTERM:
                 assert journal.status == "interrupted"
-        code, events = run_tool(fresh_sandbox, "apply", "--playbook", str(fresh_sandbox.playbook), "--yes", "--resume")
+        code, events = run_tool("apply", "--playbook", str(fresh_sandbox.playbook), "--yes", "--resume")
         problems = load.judge()
     assert code == 0, events[-3:]
     assert Journal.load(journal_path).status == "done"

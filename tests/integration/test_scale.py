@@ -6,12 +6,10 @@ pymilvus client, and the process's own log.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -21,7 +19,7 @@ from migrator.migration.journal import Journal
 from migrator.milvus.client import MilvusAdapter
 from migrator.sandbox.seed import SEED
 from migrator.verbs import sandbox as lifecycle
-from tests.support.cli import run_cli
+from tests.support.cli import run_cli, run_tool
 from tests.support.ledger import Clients
 from tests.support.sandbox import Sandbox, quiet_env
 
@@ -38,24 +36,6 @@ def mq_in_use(sandbox: Sandbox) -> tuple[str | None, str | None]:
 def counts(sandbox: Sandbox) -> dict[str, int]:
     with MilvusAdapter.connect(sandbox.uri, timeout=60) as milvus:
         return {c.key: c.rows for c in milvus.snapshot(deadline_s=180).collections if c.key in EXPECTED}
-
-
-def run_tool(*args: str, on_event=None) -> tuple[int, list[dict]]:  # noqa: ANN001
-    """The real CLI in its own process, JSON logs read as they come; `on_event` may inject a fault."""
-    process = subprocess.Popen([sys.executable, "-m", "migrator", "--log-format", "json", *args],
-                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    events: list[dict] = []
-    assert process.stderr is not None
-    for line in process.stderr:
-        try:
-            event = json.loads(line)
-        except ValueError:
-            continue
-        events.append(event)
-        if on_event is not None:
-            on_event(event)
-    process.stderr.close()
-    return process.wait(timeout=900), events
 
 
 def test_rows_written_where_nothing_is_loaded_just_before_the_stop_are_counted(fresh_sandbox: Sandbox) -> None:
@@ -86,7 +66,7 @@ def test_a_spent_budget_after_the_first_stop_rolls_back_with_clients_back(fresh_
     frozen: list[int] = []
     thaw = threading.Timer(600, lambda: [os.kill(p, signal.SIGCONT) for p in frozen])  # never left frozen
 
-    def freeze_at_snapshot(event: dict) -> None:
+    def freeze_at_snapshot(event: dict, process: subprocess.Popen) -> None:
         if event.get("event") == "step.start" and event.get("step") == "snapshot":
             running = lifecycle.status(quiet_env(), fresh_sandbox.dir).pid
             os.kill(running, signal.SIGSTOP)

@@ -1,12 +1,14 @@
-"""Run the CLI in-process and capture what a user would see."""
+"""Run the CLI in-process and capture what a user would see; or in its own process, reading its JSON logs."""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from migrator.cli import main
 from migrator.context import Environment
@@ -36,3 +38,23 @@ def run_cli(args: Sequence[str], environ: Mapping[str, str] | None = None, stdin
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(list(args), environment=env)
     return CliResult(exit_code=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
+def run_tool(*args: str, on_event: Callable[[dict, subprocess.Popen], None] | None = None,
+             timeout_s: float = 900) -> tuple[int, list[dict]]:
+    """The real CLI in its own process, JSON logs read as they come; `on_event` may inject a fault
+    (a signal to the tool, a frozen Milvus) when it sees an event."""
+    process = subprocess.Popen([sys.executable, "-m", "migrator", "--log-format", "json", *args],
+                               stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    events: list[dict] = []
+    assert process.stderr is not None
+    for line in process.stderr:
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue
+        events.append(event)
+        if on_event is not None:
+            on_event(event, process)  # keeps reading after a signal: a closed pipe would turn the exit into EPIPE
+    process.stderr.close()
+    return process.wait(timeout=timeout_s), events

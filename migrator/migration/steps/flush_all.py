@@ -47,17 +47,26 @@ def wait_for_datanode(ctx: RunContext, milvus, deadline_s: float) -> str:  # noq
         except MetricsUnavailable as error:
             raise DatanodeBehind(f"cannot read Milvus's metrics to see the datanode catch up: {error.reason}") from None
         caught_up: dict[int, int] = {}
+        oldest: dict[int, float] = {}  # the oldest last tick among a collection's channels (ms)
         for vchannel, milliseconds in lag.items():
             match = _VCHANNEL_COLLECTION.search(vchannel)
-            if match and milliseconds <= CAUGHT_UP_MS:
+            if match:
                 collection_id = int(match["collection"])
-                caught_up[collection_id] = caught_up.get(collection_id, 0) + 1
+                oldest[collection_id] = max(oldest.get(collection_id, 0.0), milliseconds)
+                if milliseconds <= CAUGHT_UP_MS:
+                    caught_up[collection_id] = caught_up.get(collection_id, 0) + 1
         behind = [key for key, (collection_id, shards) in collections.items() if caught_up.get(collection_id, 0) < shards]
         if not behind:
             return f"the datanode caught up with {sum(wanted.values())} channels in {time.monotonic() - began:.1f} s"
         if time.monotonic() > until:
+            def seen(key: str) -> str:
+                collection_id = collections[key][0]
+                if collection_id not in oldest:
+                    return f"{key} (no time tick from its channels yet)"
+                return f"{key} (a channel's last time tick {oldest[collection_id] / 1000:.0f} s old)"
             raise DatanodeBehind(f"the datanode did not catch up within {deadline_s:.0f} s with the channels of "
-                                 f"{', '.join(sorted(behind)[:5])}" + (" ..." if len(behind) > 5 else ""))
+                                 f"{', '.join(seen(key) for key in sorted(behind)[:5])}"
+                                 + (" ..." if len(behind) > 5 else ""))
         time.sleep(0.5)
 
 

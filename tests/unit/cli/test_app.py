@@ -77,6 +77,9 @@ def test_shell_completion_is_on(monkeypatch, capsys) -> None:
 
     from migrator.cli import main
 
+    # The shell named, not guessed from the process tree (a test run from a detached job has no shell
+    # among its ancestors for shellingham to find).
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     with pytest.raises(SystemExit) as exited:  # typer's completion ends the process itself
         main(["--show-completion", "bash"])
     assert exited.value.code == 0 and "_MILVUS_MIGRATE_COMPLETE=complete_bash" in capsys.readouterr().out

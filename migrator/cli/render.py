@@ -10,6 +10,7 @@ from typing import Any
 
 from migrator.migration.plan import Plan
 from migrator.util.redact import redact_text
+from migrator.util.sizes import human_bytes
 
 # Version of the --output json document. The keys below are its contract (docs/runbook.md,
 # "Automation"); a command's own data sits beside them.
@@ -126,20 +127,20 @@ def _target_store(store: dict[str, Any]) -> list[str]:
         return [f"target store ({kind}): {where}: empty"]
     contents = store["contents"]
     action = {"move-aside": "apply moves it aside (kept) before the restart", "keep": "Milvus runs on it now"}
-    lines = [f"target store ({kind}): {where}: NOT empty, {_size(contents.get('bytes_on_disk', 0))} on disk; "
+    lines = [f"target store ({kind}): {where}: NOT empty, {human_bytes(contents.get('bytes_on_disk', 0))} on disk; "
              f"{action.get(store['action'], store['action'])}"]
     if store["kind"] == "natsmq":
         lines.append(f"  {len(contents['streams'])} stream(s), oldest created {contents.get('oldest_stream_created') or '-'}, "
                      f"last written {contents.get('newest_write') or '-'}")
         for stream in contents["streams"]:
             age = "-" if stream["max_age_ns"] is None else f"{stream['max_age_ns'] // 60_000_000_000} min"
-            lines.append(f"    {stream['account']}/{stream['name']:<32} {_size(stream['bytes_on_disk']):>10}  "
+            lines.append(f"    {stream['account']}/{stream['name']:<32} {human_bytes(stream['bytes_on_disk']):>10}  "
                          f"max age {age}" + (f"  ({stream['problem']})" if stream["problem"] else ""))
     elif "problem" in contents:
         lines.append(f"  not readable as a RocksMQ: {contents['problem']}")
     else:
         lines.append(f"  {contents['topics']} topic(s), {contents['messages']} message(s), "
-                     f"{_size(contents['bytes'])} of payload, {contents.get('oldest_time') or '-'} .. "
+                     f"{human_bytes(contents['bytes'])} of payload, {contents.get('oldest_time') or '-'} .. "
                      f"{contents.get('newest_time') or '-'}")
     return lines
 
@@ -269,22 +270,13 @@ def render_edit(data: dict[str, Any]) -> str:
 # --- RocksMQ ------------------------------------------------------------------------------
 
 
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
-
-
 def render_stats(stats: Any, advice: Any) -> str:
     """`inspect rocksmq`: a RocksmqStats and its Advice."""
     estimate = "" if stats.exact else " (estimated; --deep for exact counts)"
     lines = [
         f"RocksMQ {stats.path} (+ {stats.meta_path.name})",
-        f"  on disk: data {_size(stats.data_bytes_on_disk)}, meta {_size(stats.meta_bytes_on_disk)}",
-        f"  topics: {len(stats.topics)}, messages: {stats.messages}{estimate}, payload bytes: {_size(stats.bytes)}",
+        f"  on disk: data {human_bytes(stats.data_bytes_on_disk)}, meta {human_bytes(stats.meta_bytes_on_disk)}",
+        f"  topics: {len(stats.topics)}, messages: {stats.messages}{estimate}, payload bytes: {human_bytes(stats.bytes)}",
         f"  oldest: {stats.oldest_time or '-'}  newest: {stats.newest_time or '-'}",
         "  sizes: " + ", ".join(f"{name} {count}" for name, count in stats.histogram.messages.items()),
         "",
@@ -293,7 +285,7 @@ def render_stats(stats: Any, advice: Any) -> str:
     for topic in stats.topics:
         unconsumed = "-" if topic.unconsumed is None else str(topic.unconsumed)
         newest = topic.newest_time.isoformat(timespec="seconds") if topic.newest_time else "-"
-        lines.append(f"  {topic.name:<36} {topic.messages:>10} {_size(topic.bytes):>10}  {newest:<26} {unconsumed}")
+        lines.append(f"  {topic.name:<36} {topic.messages:>10} {human_bytes(topic.bytes):>10}  {newest:<26} {unconsumed}")
     lines += ["", "Advice: " + advice.paragraph]
     return "\n".join(lines)
 

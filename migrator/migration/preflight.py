@@ -20,6 +20,7 @@ from migrator.migration.journal import DeploymentLock
 from migrator.milvus.etcd import mq_pin_key
 from migrator.milvus.nats_store import NANOS_PER_MINUTE
 from migrator.playbook import LoadedPlaybook
+from migrator.util.sizes import human_bytes
 
 TARGETS = ("natsmq", "rocksmq")
 RETENTION = "natsmq.server.retention"
@@ -75,13 +76,13 @@ def target_store_findings(store: Mapping[str, Any] | None) -> list[Finding]:
     where = ", ".join(store["paths"])
     if store["kind"] == "natsmq":
         streams = contents.get("streams", [])
-        what = (f"{len(streams)} JetStream stream(s), {_size(contents.get('bytes_on_disk', 0))} on disk, "
+        what = (f"{len(streams)} JetStream stream(s), {human_bytes(contents.get('bytes_on_disk', 0))} on disk, "
                 f"created {contents.get('oldest_stream_created') or '?'}, last written {contents.get('newest_write') or '?'}")
         key = "natsmq.server.storeDir"
     else:
         what = (f"{contents.get('topics', '?')} topic(s), {contents.get('messages', '?')} message(s), "
-                f"{_size(contents.get('bytes_on_disk', 0))} on disk, newest message {contents.get('newest_time') or '?'}"
-                if "problem" not in contents else f"{_size(contents.get('bytes_on_disk', 0))} on disk "
+                f"{human_bytes(contents.get('bytes_on_disk', 0))} on disk, newest message {contents.get('newest_time') or '?'}"
+                if "problem" not in contents else f"{human_bytes(contents.get('bytes_on_disk', 0))} on disk "
                 f"({contents['problem']})")
         key = ROCKSMQ_PATH
     return [Finding("warning", key, f"the target store {where} is not empty: {what}; apply moves it aside (kept, "
@@ -134,26 +135,17 @@ def store_room_findings(host_dir: Path, config_dir: str, max_file_store: object,
     free = free_bytes(existing)
     findings = []
     if rocksmq_bytes and free < rocksmq_bytes:
-        findings.append(Finding("error", key, f"{existing}: {_size(free)} free, less than the {_size(rocksmq_bytes)} the "
+        findings.append(Finding("error", key, f"{existing}: {human_bytes(free)} free, less than the {human_bytes(rocksmq_bytes)} the "
                                 "RocksMQ holds now: with the same retention JetStream would fill the disk and Milvus's "
                                 "writes would fail"))
     if str(host_dir) != config_dir and isinstance(max_file_store, int) and free < max_file_store:
-        findings.append(Finding("warning", key, f"{existing} (host side of {config_dir}): {_size(free)} free, less than "
-                                f"maxFileStore {_size(max_file_store)}: JetStream writes fail once the disk is full"))
+        findings.append(Finding("warning", key, f"{existing} (host side of {config_dir}): {human_bytes(free)} free, less than "
+                                f"maxFileStore {human_bytes(max_file_store)}: JetStream writes fail once the disk is full"))
     return findings
 
 
 def _limits(limits: Mapping[str, int]) -> str:
     return ", ".join(f"{name} {value}" for name, value in limits.items())
-
-
-def _size(count: int) -> str:
-    value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def source_findings(source: str, target: str) -> list[Finding]:

@@ -97,6 +97,27 @@ class Ledger:
         return before, after_ok
 
 
+def _create_loaded(uri: str, collection: str, *, dim: int, versioned: bool) -> None:
+    """A fresh, loaded collection of the writer's own: id, an optional `version`, a FLAT-indexed vector."""
+    from pymilvus import DataType
+
+    client = _client(uri, 60.0)
+    try:
+        if client.has_collection(collection):
+            client.drop_collection(collection)
+        schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+        schema.add_field("id", DataType.INT64, is_primary=True)
+        if versioned:
+            schema.add_field("version", DataType.INT64)
+        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+        index = client.prepare_index_params()
+        index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
+        client.create_collection(collection, schema=schema, index_params=index)
+        client.load_collection(collection)
+    finally:
+        client.close()
+
+
 class LedgerWriter(threading.Thread):
     """Inserts a batch every `interval_s`, upserts rows it inserted earlier (a rising `version`),
     deletes some every `delete_every` batches: until stopped. Its own collection, its own client."""
@@ -114,22 +135,7 @@ class LedgerWriter(threading.Thread):
         self.crashed: BaseException | None = None
 
     def create_collection(self) -> None:
-        from pymilvus import DataType
-
-        client = _client(self.uri, 60.0)
-        try:
-            if client.has_collection(self.collection):
-                client.drop_collection(self.collection)
-            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("version", DataType.INT64)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
-            index = client.prepare_index_params()
-            index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
-            client.create_collection(self.collection, schema=schema, index_params=index)
-            client.load_collection(self.collection)
-        finally:
-            client.close()
+        _create_loaded(self.uri, self.collection, dim=DIM, versioned=True)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -200,21 +206,7 @@ class HttpLedgerWriter(threading.Thread):
         self.crashed: BaseException | None = None
 
     def create_collection(self) -> None:
-        from pymilvus import DataType
-
-        client = _client(self.uri, 60.0)
-        try:
-            if client.has_collection(self.collection):
-                client.drop_collection(self.collection)
-            schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-            schema.add_field("id", DataType.INT64, is_primary=True)
-            schema.add_field("vector", DataType.FLOAT_VECTOR, dim=2)
-            index = client.prepare_index_params()
-            index.add_index(field_name="vector", index_type="FLAT", metric_type="L2")
-            client.create_collection(self.collection, schema=schema, index_params=index)
-            client.load_collection(self.collection)
-        finally:
-            client.close()
+        _create_loaded(self.uri, self.collection, dim=2, versioned=False)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -37,9 +37,9 @@ def test_plan_text_shows_sources_store_and_road(tmp_path: Path) -> None:
     assert "who sets mq.type and natsmq.*" in text
     assert "  mq.type = rocksmq  " in text and "[overridden: environment variable MQ_TYPE (env) wins]" in text
     assert "(and 2 natsmq key(s) set by one file each" in text and "natsmq.server.port" not in text
-    assert ("target store (RocksMQ): /v/rdb_data + /v/rdb_data_meta_kv: NOT empty, 2.0 MB on disk; "
+    assert ("target store (RocksMQ): /v/rdb_data + /v/rdb_data_meta_kv: NOT empty, 2.0 MiB on disk; "
             "apply moves it aside (kept) before the restart") in text
-    assert "17 topic(s), 1200 message(s), 3.0 MB of payload" in text
+    assert "17 topic(s), 1200 message(s), 3.0 MiB of payload" in text
     assert "the road to Milvus 2.6 (Milvus v2.5.4, on natsmq now; tested live: Milvus 2.3.5 only" in text
     assert "1. [first] upgrade Milvus within 2.5 to 2.5.16 or later, keeping NATS" in text
     assert "2. [this plan] NATS -> RocksMQ with this tool" in text

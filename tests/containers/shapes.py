@@ -76,7 +76,7 @@ migration:
   natsmq:
     monitor.logFile: /var/lib/milvus/logs/nats.log
   deadlines:
-    stop_s: 10
+    stop_s: 4  # a graceful stop of 2.3.5 on RocksMQ with loaded collections hangs; the engine kills after it
     start_s: 180
     confirm_s: 120
     verify_s: 180

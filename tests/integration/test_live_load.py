@@ -25,7 +25,7 @@ from migrator.sandbox.seed import SEED
 from migrator.verbs import sandbox as lifecycle
 from tests.support.cli import run_cli, run_tool
 from tests.support.ledger import Clients
-from tests.support.sandbox import Sandbox, quiet_env
+from tests.support.sandbox import Sandbox, a_user_write_is_visible, quiet_env
 
 pytestmark = pytest.mark.milvus
 
@@ -44,16 +44,6 @@ def seed_counts(sandbox: Sandbox) -> dict[str, int]:
 def mq_in_use(sandbox: Sandbox) -> tuple[str | None, str | None]:
     status = lifecycle.status(quiet_env(), sandbox.dir)
     return status.mq_config, status.mq_log
-
-
-def a_write_is_visible(sandbox: Sandbox) -> bool:
-    """An insert into a user collection is acknowledged and a Strong query sees it."""
-    with MilvusAdapter.connect(sandbox.uri, timeout=60) as milvus:
-        client = milvus.client("shop")
-        client.insert("reviews", [{"id": 20_000_000, "vector": [0.1] * 8, "title": "after", "price": 1.0}])
-        seen = client.query("reviews", filter="id == 20000000", output_fields=["id"], consistency_level="Strong")
-        client.delete("reviews", filter="id == 20000000")
-    return [row["id"] for row in seen] == [20_000_000]
 
 
 def report_of(events: list[dict]) -> dict:
@@ -86,7 +76,7 @@ def test_round_trip_under_load_loses_no_acknowledged_write(fresh_sandbox: Sandbo
     assert load.grpc.ledger.refused and load.http.ledger.refused, "the clients never met the restarts"
     assert mq_in_use(fresh_sandbox) == ("rocksmq", "rocksmq")
     assert seed_counts(fresh_sandbox) == EXPECTED
-    assert a_write_is_visible(fresh_sandbox)
+    assert a_user_write_is_visible(fresh_sandbox, 20_000_000)
     for report in (forward, back):
         assert report["status"] == "done" and report["write_downtime_s"] > 0
         seen = report["clients"]  # what the tool's own client saw, in the report
@@ -121,7 +111,7 @@ def test_a_failure_after_clients_reached_the_target_rolls_back_keeping_their_wri
     status = run_cli(["--output", "json", "status", "--playbook", str(fresh_sandbox.playbook)]).json()
     assert status["status"] == "rolled-back" and status["writes_denied"] is False
     assert seed_counts(fresh_sandbox) == EXPECTED
-    assert a_write_is_visible(fresh_sandbox)
+    assert a_user_write_is_visible(fresh_sandbox, 20_000_000)
 
 
 def test_the_tool_killed_at_step_boundaries_resumes_and_loses_nothing(fresh_sandbox: Sandbox) -> None:
@@ -154,4 +144,4 @@ def test_the_tool_killed_at_step_boundaries_resumes_and_loses_nothing(fresh_sand
     assert problems == []
     assert mq_in_use(fresh_sandbox) == ("natsmq", "natsmq")
     assert seed_counts(fresh_sandbox) == EXPECTED
-    assert a_write_is_visible(fresh_sandbox)
+    assert a_user_write_is_visible(fresh_sandbox, 20_000_000)

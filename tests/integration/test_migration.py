@@ -17,7 +17,7 @@ from migrator.milvus.client import MilvusAdapter
 from migrator.sandbox.seed import SEED
 from migrator.verbs import sandbox as lifecycle
 from tests.support.cli import run_cli
-from tests.support.sandbox import Sandbox, quiet_env
+from tests.support.sandbox import Sandbox, a_user_write_is_visible, quiet_env
 
 pytestmark = pytest.mark.milvus
 
@@ -27,17 +27,6 @@ EXPECTED = {f"{s.database}.{s.name}": s.expected_rows for s in SEED}
 def counts(sandbox: Sandbox) -> dict[str, int]:
     with MilvusAdapter.connect(sandbox.uri) as milvus:
         return {c.key: c.rows for c in milvus.snapshot().collections}
-
-
-def user_insert_works(sandbox: Sandbox) -> bool:
-    """A write into a user collection is acknowledged and a Strong query sees it (the probe is the
-    tool's own; this is the operator's)."""
-    with MilvusAdapter.connect(sandbox.uri, timeout=60) as milvus:
-        client = milvus.client("shop")
-        client.insert("reviews", [{"id": 10_000_000, "vector": [0.1] * 8, "title": "after", "price": 1.0}])
-        seen = client.query("reviews", filter="id == 10000000", output_fields=["id"], consistency_level="Strong")
-        client.delete("reviews", filter="id == 10000000")
-    return [row["id"] for row in seen] == [10_000_000]
 
 
 def mq_in_use(sandbox: Sandbox) -> tuple[str | None, str | None]:
@@ -67,7 +56,7 @@ def test_dry_run_changes_nothing(milvus_sandbox: Sandbox) -> None:
     assert {p.name: p.read_bytes() for p in milvus_sandbox.config_dir.iterdir()} == config_before
     assert lifecycle.status(quiet_env(), milvus_sandbox.dir).pid == pid_before
     assert not state_dir.exists()  # no journal, no lock, no report
-    assert user_insert_works(milvus_sandbox)
+    assert a_user_write_is_visible(milvus_sandbox, 10_000_000)
     assert counts(milvus_sandbox) == EXPECTED
 
 
@@ -118,7 +107,7 @@ def test_nats_port_taken_makes_milvus_fail_and_apply_rolls_back(fresh_sandbox: S
     assert status["status"] == "rolled-back"
     assert status["writes_denied"] is False
     assert counts(fresh_sandbox) == EXPECTED
-    assert user_insert_works(fresh_sandbox)
+    assert a_user_write_is_visible(fresh_sandbox, 10_000_000)
 
 
 def test_log_line_never_seen_hits_the_deadline_and_rolls_back(fresh_sandbox: Sandbox, tmp_path: Path,
@@ -161,4 +150,4 @@ def test_log_line_never_seen_hits_the_deadline_and_rolls_back(fresh_sandbox: San
     assert followed == ["real", "silent", "real", "real"]
     assert mq_in_use(fresh_sandbox) == ("rocksmq", "rocksmq")
     assert counts(fresh_sandbox) == EXPECTED
-    assert user_insert_works(fresh_sandbox)
+    assert a_user_write_is_visible(fresh_sandbox, 10_000_000)

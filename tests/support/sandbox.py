@@ -56,3 +56,16 @@ def stop_sandbox(root: Path) -> None:
         if pid is not None:
             os.kill(pid, signal.SIGKILL)
         raise AssertionError(f"`sandbox down` of {root} failed (pid {pid} killed): {error}") from error
+
+
+def a_user_write_is_visible(sandbox: Sandbox, row_id: int) -> bool:
+    """An insert into a user collection (the seed's shop.reviews) is acknowledged and a Strong query
+    sees it; the row is deleted again. The operator's check, not the tool's probe."""
+    from migrator.milvus.client import MilvusAdapter
+
+    with MilvusAdapter.connect(sandbox.uri, timeout=60) as milvus:
+        client = milvus.client("shop")
+        client.insert("reviews", [{"id": row_id, "vector": [0.1] * 8, "title": "after", "price": 1.0}])
+        seen = client.query("reviews", filter=f"id == {row_id}", output_fields=["id"], consistency_level="Strong")
+        client.delete("reviews", filter=f"id == {row_id}")
+    return [row["id"] for row in seen] == [row_id]

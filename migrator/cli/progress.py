@@ -29,7 +29,7 @@ def writes_denied_for(journal: Any, now: float | None = None) -> float | None:
     they are not."""
     from migrator.migration.budget import clients_cut_off_for
 
-    return None if journal is None else clients_cut_off_for(journal.data.get("marks", {}), now)
+    return None if journal is None else clients_cut_off_for(journal.marks, now)
 
 
 class LineProgress:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from migrator.errors import NotRolledBack
+from migrator.migration.journal import Journal, Marks, Phase, RunStatus
 
 WRITE_DOWNTIME = "write-downtime"
 ROLLBACK = "rollback"
@@ -58,41 +59,40 @@ class CappedDeadlines:
         return self._budget.cap(getattr(self._deadlines, name))
 
 
-def budget_for(phase: str, marks: Mapping[str, Any], estimate: Mapping[str, Any],
-               run_started_at: float) -> Budget | None:
-    """The budget a step of `phase` ("apply" or "rollback") runs under, or None (before the first
-    stop, or a plan made before budgets existed)."""
-    if phase == ROLLBACK:
-        seconds, started_at = estimate.get("rollback_budget_s"), marks.get("rollback_started_at")
+def budget_for(phase: Phase, marks: Marks, estimate: Mapping[str, Any], run_started_at: float) -> Budget | None:
+    """The budget a step of `phase` runs under, or None (before the first stop, or a plan made
+    before budgets existed)."""
+    if phase == Phase.ROLLBACK:
+        seconds, started_at = estimate.get("rollback_budget_s"), marks.rollback_started_at
         if seconds is None or started_at is None:
             return None
         return Budget(ROLLBACK, float(seconds), float(started_at))
-    seconds, cut_off_at = estimate.get("write_downtime_budget_s"), marks.get("clients_off_at")
+    seconds, cut_off_at = estimate.get("write_downtime_budget_s"), marks.clients_off_at
     if seconds is None or cut_off_at is None or clients_cut_off_for(marks) is None:
         return None
     return Budget(WRITE_DOWNTIME, float(seconds), max(float(cut_off_at), run_started_at))
 
 
-def clients_cut_off_for(marks: Mapping[str, Any], now: float | None = None) -> float | None:
+def clients_cut_off_for(marks: Marks, now: float | None = None) -> float | None:
     """Seconds since the run cut clients off, while they still are (journal marks `clients_off_at` and
     `clients_back_at`, unix times); None when they are not cut off."""
-    off, back = marks.get("clients_off_at"), marks.get("clients_back_at")
+    off, back = marks.clients_off_at, marks.clients_back_at
     if off is None or (back is not None and back >= off):
         return None
     return max((time.time() if now is None else now) - off, 0.0)
 
 
-def cut_off_view(data: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
-    """What a journal (its data) says about clients being cut off: for how long so far, the budget
-    and what is left of it, the rollback's bound; for a run that ended, the write-downtime."""
+def cut_off_view(journal: Journal, estimate: Mapping[str, Any], now: float | None = None) -> dict[str, Any]:
+    """What a journal says about clients being cut off: for how long so far, the budget (from the
+    plan's `estimate`) and what is left of it, the rollback's bound; for a run that ended, the
+    write-downtime."""
     now = time.time() if now is None else now
-    marks = data.get("marks", {})
-    estimate = data.get("plan", {}).get("estimate", {})
+    marks = journal.marks
     view: dict[str, Any] = {"write_downtime_budget_s": estimate.get("write_downtime_budget_s"),
                             "rollback_budget_s": estimate.get("rollback_budget_s")}
-    off, back = marks.get("clients_off_at"), marks.get("clients_back_at")
-    rollback_at = marks.get("rollback_started_at") if data.get("phase") == ROLLBACK else None
-    if rollback_at is not None and back is not None and back >= (off or 0) and data.get("status") != "rolled-back":
+    off, back = marks.clients_off_at, marks.clients_back_at
+    rollback_at = marks.rollback_started_at if journal.phase == Phase.ROLLBACK else None
+    if rollback_at is not None and back is not None and back >= (off or 0) and journal.status != RunStatus.ROLLED_BACK:
         # Clients had come back, and the rollback's first step cuts them off again.
         view["clients_cut_off_s"] = round(max(now - rollback_at, 0.0), 1)
     elif (seconds := clients_cut_off_for(marks, now)) is not None:

@@ -20,18 +20,51 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from migrator.config import EffectiveConfig, plan_edit
 from migrator.config.edit import edit_text
 from migrator.config.keys import PROXY_HTTP, PROXY_PORT
-from migrator.config.yamldoc import parse_document
-from migrator.errors import NotRolledBack
+from migrator.config.yamldoc import CONFIG_LIMIT, parse_document
+from migrator.errors import BadInput, NotRolledBack
+from migrator.util.files import child_path, read_bounded
 
 ORIGINAL = "original"
 ISOLATED_SOURCE = "isolated-source"
 ISOLATED_TARGET = "isolated-target"
 FINAL_TARGET = "final-target"
 STATES = (ORIGINAL, ISOLATED_SOURCE, ISOLATED_TARGET, FINAL_TARGET)
-MARK = "config_states"  # the journal mark that records them
+CONFIG_STATES_DIR = "config-states"  # under the state dir, one directory per run
+
+
+class _Recorded(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class SavedState(_Recorded):
+    copy_path: str = Field(alias="copy")  # the file holding the state's text, in the run's config-states dir
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class RecordedConfigStates(_Recorded):
+    """What the journal records of the states (its `config_states` mark): data to check, never a
+    list of files to write (ConfigStates.load checks it against the playbook)."""
+
+    private_port: int = Field(ge=1, le=65535)
+    files: dict[str, dict[str, SavedState]]  # config file -> state name -> its saved copy
+
+    @field_validator("files")
+    @classmethod
+    def _every_state(cls, files: dict[str, dict[str, SavedState]]) -> dict[str, dict[str, SavedState]]:
+        for path, states in files.items():
+            if sorted(states) != sorted(STATES):
+                raise ValueError(f"{path}: the states must be {', '.join(STATES)}")
+        return files
+
+
+def states_dir(state_dir: Path, run_id: str) -> Path:
+    """`<state_dir>/config-states/<run_id>`, refused when the run id would lead elsewhere."""
+    return child_path(Path(state_dir) / CONFIG_STATES_DIR, run_id, what="run_id")
 
 
 class ConfigChangedMeanwhile(NotRolledBack):
@@ -83,32 +116,45 @@ class ConfigStates:
                 states[ISOLATED_TARGET] = switched
         return cls(texts, private_port)
 
-    def save(self, directory: Path) -> dict[str, Any]:
+    def save(self, directory: Path) -> RecordedConfigStates:
         """Write every state's text into `directory`; what the journal records of them."""
         from migrator.util.files import write_bytes_atomic
 
-        recorded: dict[str, Any] = {"private_port": self.private_port, "files": {}}
+        files: dict[str, dict[str, SavedState]] = {}
         for number, (path, states) in enumerate(sorted(self.texts.items())):
             entry = {}
             for name, text in states.items():
                 copy = directory / f"{number}-{Path(path).name}.{name}"
                 write_bytes_atomic(copy, text.encode("utf-8"))
-                entry[name] = {"copy": str(copy), "sha256": sha256_text(text)}
-            recorded["files"][path] = entry
-        return recorded
+                entry[name] = SavedState(copy=str(copy), sha256=sha256_text(text))
+            files[path] = entry
+        return RecordedConfigStates(private_port=self.private_port, files=files)
 
     @classmethod
-    def load(cls, recorded: Mapping[str, Any]) -> "ConfigStates":
+    def load(cls, recorded: RecordedConfigStates, *, directory: Path, config_files: set[str],
+             where: str) -> "ConfigStates":
+        """The states a journal (`where`) recorded, read back from their copies. BadInput, before
+        anything is written, unless every file is one of `config_files` (the config layers of the
+        operator's playbook) and every copy lies inside `directory` (the run's config-states dir)."""
         texts: dict[str, dict[str, str]] = {}
-        for path, entry in recorded["files"].items():
+        for path, entry in recorded.files.items():
+            if path not in config_files:
+                raise BadInput(f"{where}: marks.config_states.files names {path!r}, which is not a config file "
+                               f"of the playbook ({', '.join(sorted(config_files)) or 'none'})",
+                               hint="this journal is not of this deployment: move it aside")
             texts[path] = {}
             for name, saved in entry.items():
-                text = Path(saved["copy"]).read_text(encoding="utf-8")
-                if sha256_text(text) != saved["sha256"]:
-                    raise NotRolledBack(f"{saved['copy']}: the saved {name} config does not match its sha256",
-                                        hint=f"restore {path} by hand from the copies in {Path(saved['copy']).parent}")
+                copy = child_path(directory.parent, directory.name, Path(saved.copy_path).name,
+                                  what=f"{where}: marks.config_states copy")
+                if Path(saved.copy_path) != copy:
+                    raise BadInput(f"{where}: marks.config_states copy {saved.copy_path!r} is not in {directory}",
+                                   hint="this journal is not of this deployment: move it aside")
+                text = read_bounded(copy, CONFIG_LIMIT, what="saved config state").decode("utf-8", "replace")
+                if sha256_text(text) != saved.sha256:
+                    raise NotRolledBack(f"{copy}: the saved {name} config does not match its sha256",
+                                        hint=f"restore {path} by hand from the copies in {directory}")
                 texts[path][name] = text
-        return cls(texts, int(recorded["private_port"]))
+        return cls(texts, recorded.private_port)
 
     def state_of(self, path: str, text: str) -> str | None:
         for name in STATES:

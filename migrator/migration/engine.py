@@ -23,14 +23,7 @@ from migrator.errors import (
     RolledBack,
 )
 from migrator.migration.budget import ROLLBACK, BudgetSpent, budget_for
-from migrator.migration.journal import (
-    DONE,
-    FAILED,
-    INTERRUPTED,
-    ROLLED_BACK,
-    ROLLING_BACK,
-    RUNNING,
-)
+from migrator.migration.journal import Phase, RunStatus, StepState
 from migrator.migration.steps.base import RunContext, Step
 
 RollbackSteps = Callable[[RunContext], list[Step]]
@@ -61,18 +54,17 @@ def sigterm_as_interrupt() -> Iterator[None]:
 def run_steps(ctx: RunContext, steps: list[Step], *, rollback: RollbackSteps, rollback_on_failure: bool = True,
               progress: Progress | None = None) -> None:
     """The migration's steps, in order, skipping those the journal has as done."""
-    _run(ctx, steps, phase="apply", status=RUNNING, progress=progress,
+    _run(ctx, steps, phase=Phase.APPLY, status=RunStatus.RUNNING, progress=progress,
          on_failure=lambda step, error, message: _after_failure(ctx, steps, step, error, message, rollback,
                                                                 rollback_on_failure, progress))
-    ctx.journal.set_status(DONE)
+    ctx.journal.set_status(RunStatus.DONE)
 
 
-def _run(ctx: RunContext, steps: list[Step], *, phase: str, status: str, progress: Progress | None,
+def _run(ctx: RunContext, steps: list[Step], *, phase: Phase, status: RunStatus, progress: Progress | None,
          on_failure: Callable[[Step, Exception, str], None]) -> None:
     journal, log = ctx.journal, ctx.env.log
     # The phase tells `apply --resume` whether to go on forward or to finish a rollback.
-    journal.data["phase"] = phase
-    journal.set_status(status)
+    journal.set_status(status, phase=phase)
     current = "between steps"
     try:
         with sigterm_as_interrupt():
@@ -85,17 +77,17 @@ def _run(ctx: RunContext, steps: list[Step], *, phase: str, status: str, progres
                 current = "between steps"
     except KeyboardInterrupt:
         # A signal inside a step is journaled by _run_one; this one landed between steps.
-        if journal.status != INTERRUPTED:
-            journal.set_status(INTERRUPTED, error=f"interrupted during {current}")
+        if journal.status != RunStatus.INTERRUPTED:
+            journal.set_status(RunStatus.INTERRUPTED, error=f"interrupted during {current}")
             log.warning("apply.interrupted", step=current, phase=phase)
         raise Interrupted(f"interrupted during {current}; the journal is saved",
                           hint="continue with `milvus-migrate apply --resume`, or undo with "
                           "`milvus-migrate rollback`") from None
 
 
-def _set_budget(ctx: RunContext, phase: str) -> None:
+def _set_budget(ctx: RunContext, phase: Phase) -> None:
     """The budget the next step runs under; said once, when it starts counting."""
-    budget = None if ctx.dry_run else budget_for(phase, ctx.journal.data.get("marks", {}),
+    budget = None if ctx.dry_run else budget_for(phase, ctx.journal.marks,
                                                   getattr(ctx.plan, "estimate", None) or {}, ctx.run_started_at)
     if budget is not None and budget != ctx.budget and budget.what != ROLLBACK:
         ctx.env.log.warning("budget.start", budget=budget.what, seconds=budget.seconds,
@@ -125,8 +117,8 @@ def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: C
             summary = step.do(ctx)
     except KeyboardInterrupt:
         seconds = time.monotonic() - started
-        journal.fail(step.id, seconds, "interrupted", state=INTERRUPTED)
-        journal.set_status(INTERRUPTED, error=f"interrupted during {step.id}")
+        journal.fail(step.id, seconds, "interrupted", state=StepState.INTERRUPTED)
+        journal.set_status(RunStatus.INTERRUPTED, error=f"interrupted during {step.id}")
         log.warning("step.interrupted", step=step.id, seconds=round(seconds, 2))
         raise
     except Exception as error:  # noqa: BLE001 - every failure is journaled, then handled once
@@ -155,24 +147,24 @@ def _after_failure(ctx: RunContext, steps: list[Step], step: Step, error: Except
     # The deployment differs from where it started once any step with side effects has started.
     changed = any(ctx.journal.started(s.id) for s in steps if s.side_effects)
     if not changed or ctx.dry_run:
-        ctx.journal.set_status(ROLLED_BACK, error=f"{step.id}: {message}")
+        ctx.journal.set_status(RunStatus.ROLLED_BACK, error=f"{step.id}: {message}")
         if isinstance(error, Refused):  # preflight said no: exit 3, as a refused plan does
             raise Refused(f"{step.id}: {message}; nothing was changed")
         raise RolledBack(f"{step.id} failed: {message}; nothing had been changed")
     if step.after_switch:
-        ctx.journal.set_status(FAILED, error=f"{step.id}: {message}")
+        ctx.journal.set_status(RunStatus.FAILED, error=f"{step.id}: {message}")
         raise NotRolledBack(f"{step.id} failed: {message}; the migration to {ctx.plan.target_mq} itself is done and "
                             "verified, and clients are back: nothing was rolled back",
                             hint="fix the cause, then `milvus-migrate apply --resume` runs what is left")
     if not rollback_on_failure:
-        ctx.journal.set_status(FAILED, error=f"{step.id}: {message}")
+        ctx.journal.set_status(RunStatus.FAILED, error=f"{step.id}: {message}")
         raise NotRolledBack(f"{step.id} failed: {message}; left as is (--no-rollback)",
                             hint="see `milvus-migrate status`; then `milvus-migrate apply --resume` "
                             "or `milvus-migrate rollback`")
     try:
         run_rollback(ctx, rollback(ctx), progress)
     except MigrateError as error:
-        ctx.journal.set_status(FAILED, error=f"{step.id}: {message}; rollback failed: {error.message}")
+        ctx.journal.set_status(RunStatus.FAILED, error=f"{step.id}: {message}; rollback failed: {error.message}")
         raise NotRolledBack(f"{step.id} failed: {message}; the automatic rollback failed too: {error.message}",
                             hint="see `milvus-migrate status`; fix the cause, then `milvus-migrate rollback`") from error
     raise RolledBack(f"{step.id} failed: {message}; rolled back to {ctx.plan.source_mq}, clients back")
@@ -187,11 +179,11 @@ def run_rollback(ctx: RunContext, steps: list[Step], progress: Progress | None =
                             hint="see `milvus-migrate status`; fix the cause, then `milvus-migrate rollback`")
 
     ctx.journal.mark("rollback_started_at", time.time())
-    bound = budget_for(ROLLBACK, ctx.journal.data["marks"], getattr(ctx.plan, "estimate", None) or {},
+    bound = budget_for(Phase.ROLLBACK, ctx.journal.marks, getattr(ctx.plan, "estimate", None) or {},
                        ctx.run_started_at)
     ctx.env.log.warning("rollback.start", source=ctx.plan.source_mq, target=ctx.plan.target_mq,
                         bound_s=bound.seconds if bound else None,
                         ends_by=_clock(bound.until()) if bound else None)
-    _run(ctx, steps, phase="rollback", status=ROLLING_BACK, progress=progress, on_failure=failed)
-    ctx.journal.set_status(ROLLED_BACK)
+    _run(ctx, steps, phase=Phase.ROLLBACK, status=RunStatus.ROLLING_BACK, progress=progress, on_failure=failed)
+    ctx.journal.set_status(RunStatus.ROLLED_BACK)
     ctx.env.log.warning("rollback.done", mq=ctx.plan.source_mq)

@@ -5,37 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from migrator.migration.journal import Journal, write_json_atomic
-from migrator.util.files import write_bytes_atomic
+from migrator.migration.journal import ClientViewSegment, Journal, write_json_atomic
+from migrator.util.files import child_path, write_bytes_atomic
 from migrator.util.redact import redact, redact_text
 
 
 def build_report(journal: Journal, *, dry_run: bool = False) -> dict[str, Any]:
-    plan = journal.data["plan"]
-    marks = journal.data.get("marks", {})
+    plan = journal.plan
+    marks = journal.marks
     downtime = None
-    if "clients_off_at" in marks and "clients_back_at" in marks:
-        downtime = round(marks["clients_back_at"] - marks["clients_off_at"], 2)
+    if marks.clients_off_at is not None and marks.clients_back_at is not None:
+        downtime = round(marks.clients_back_at - marks.clients_off_at, 2)
     verify = journal.recall("verify", "counts") or {}
     before = (journal.recall("snapshot", "snapshot") or plan["snapshot"])["collections"]
     return redact({
-        "run_id": journal.data["run_id"],
+        "run_id": journal.run_id,
         "dry_run": dry_run,
-        "status": journal.status,
-        "error": journal.data.get("error"),
+        "status": str(journal.status),
+        "error": journal.error,
         "playbook": plan["playbook_path"],
         "milvus_version": plan["milvus_version"],
         "from": plan["source_mq"],
         "to": plan["target_mq"],
-        "started_at": journal.data["started_at"],
-        "ended_at": journal.data.get("ended_at"),
+        "started_at": journal.started_at,
+        "ended_at": journal.ended_at,
         "write_downtime_s": downtime,
-        "clients": clients_saw(marks.get("client_view", [])),
+        "clients": clients_saw(marks.client_view),
         "restart_to_all_loaded_strong_s": verify.get("restart_to_all_strong_s"),
         "steps": [
-            {"id": step_id, "state": entry.get("state"), "seconds": entry.get("seconds"),
-             "summary": entry.get("summary") or entry.get("error")}
-            for step_id, entry in journal.data["steps"].items()
+            {"id": step_id, "state": str(entry.state), "seconds": entry.seconds,
+             "summary": entry.summary or entry.error}
+            for step_id, entry in journal.steps.items()
         ],
         "counts": [
             {"collection": c["key"], "loaded": c["loaded"], "before": c["rows"],
@@ -47,20 +47,20 @@ def build_report(journal: Journal, *, dry_run: bool = False) -> dict[str, Any]:
     })
 
 
-def clients_saw(segments: list[dict[str, Any]]) -> dict[str, Any]:
+def clients_saw(segments: list[ClientViewSegment]) -> dict[str, Any]:
     """The client view of every process of the run, added up (migration/clientview.py)."""
     if not segments:
         return {}
     refused: dict[str, int] = {}
     for segment in segments:
-        for kind, count in segment.get("refused", {}).items():
+        for kind, count in segment.refused.items():
             refused[kind] = refused.get(kind, 0) + count
-    froms = [s["refused_from"] for s in segments if s.get("refused_from")]
-    untils = [s["refused_until"] for s in segments if s.get("refused_until")]
-    gaps = [s["seconds_without_an_acknowledged_write"] for s in segments
-            if s.get("seconds_without_an_acknowledged_write") is not None]
-    return {"writes": sum(s.get("writes", 0) for s in segments),
-            "acknowledged": sum(s.get("acknowledged", 0) for s in segments), "refused": refused,
+    froms = [s.refused_from for s in segments if s.refused_from]
+    untils = [s.refused_until for s in segments if s.refused_until]
+    gaps = [s.seconds_without_an_acknowledged_write for s in segments
+            if s.seconds_without_an_acknowledged_write is not None]
+    return {"writes": sum(s.writes for s in segments),
+            "acknowledged": sum(s.acknowledged for s in segments), "refused": refused,
             "refused_from": min(froms) if froms else None, "refused_until": max(untils) if untils else None,
             "seconds_without_an_acknowledged_write": max(gaps) if gaps else None}
 
@@ -111,8 +111,8 @@ def _seconds(value: float | None, unit: str = " s") -> str:
 
 def write_report(report: dict[str, Any], state_dir: Path) -> tuple[Path, Path]:
     directory = state_dir / "reports"
-    json_path = directory / f"{report['run_id']}.json"
-    md_path = directory / f"{report['run_id']}.md"
+    json_path = child_path(directory, f"{report['run_id']}.json", what="run_id")
+    md_path = child_path(directory, f"{report['run_id']}.md", what="run_id")
     # Both 0600 and replaced atomically: a planted symlink is replaced, never written through.
     write_json_atomic(json_path, report)
     write_bytes_atomic(md_path, redact_text(render_markdown(report)).encode("utf-8"))

@@ -33,6 +33,21 @@ def _why(error: OSError) -> str:
     return error.strerror or str(error)
 
 
+def child_path(directory: Path, *parts: str, what: str) -> Path:
+    """`directory/parts...` for names read from a journal or a plan (a run id, a recorded copy):
+    BadInput naming `what` unless each part is a plain name and everything above the last part
+    resolves, symlinks followed, inside `directory`. The last part may be a planted link: files
+    there are replaced atomically, never written through (write_bytes_atomic)."""
+    for part in parts:
+        if part in ("", ".", "..") or "/" in part or "\0" in part:
+            raise BadInput(f"{what}: {part!r} is not a plain file name")
+    path = Path(directory).joinpath(*parts)
+    base, parent = Path(directory).resolve(), path.parent.resolve()
+    if parent != base and base not in parent.parents:
+        raise BadInput(f"{what}: {'/'.join(parts)!r} leads outside {directory}")
+    return path
+
+
 def write_bytes_atomic(path: Path, data: bytes, *, mode: int = RUN_FILE_MODE) -> None:
     """Temp file beside `path`, fsync, rename, fsync the directory: a reader (or a kill -9 at any
     instant) sees the old file or the whole new one, never half of one.

@@ -8,29 +8,18 @@ from typing import Any, Iterator, Mapping
 
 from migrator.context import Environment
 from migrator.errors import BadInput, MigrateError, Refused
-from migrator.migration.journal import (
-    DONE,
-    FAILED,
-    INTERRUPTED,
-    ROLLED_BACK,
-    ROLLING_BACK,
-    RUNNING,
-    DeploymentLock,
-    Journal,
-)
+from migrator.migration.journal import UNFINISHED, DeploymentLock, Journal, Phase, RunStatus, new_run_id
 from migrator.migration.plan import Plan, check_fresh
 from migrator.playbook import LoadedPlaybook, load_playbook
 from migrator.verbs.deployment import (
+    check_recorded_run,
     deployment_for,
-    new_run_id,
     nothing_changed_yet,
     open_deployment,
     recorded_plan,
     run_context,
 )
 from migrator.verbs.plan import plan_for
-
-UNFINISHED = (RUNNING, INTERRUPTED, FAILED, ROLLING_BACK)
 
 
 def confirm(env: Environment, question: str, yes: bool) -> None:
@@ -83,14 +72,15 @@ def apply(
             journal = Journal.load(deployment.journal_path)
             if journal is None:
                 raise BadInput(f"--resume: no journal at {deployment.journal_path}; nothing to resume")
-            if journal.status in (DONE, ROLLED_BACK):
-                return {"status": journal.status, "message": f"the last migration is already {journal.status}"}
-            if saved is not None and saved.created_at != journal.data["plan"].get("created_at"):
-                raise BadInput(f"--resume: {plan_path} is not the plan of the migration in {deployment.journal_path}"
-                               f" (made {journal.data['plan'].get('created_at')})",
-                               hint="resume with --playbook alone: the journal holds its plan")
-            refuse_resume_after_writes_allowed(journal)
+            if journal.status in (RunStatus.DONE, RunStatus.ROLLED_BACK):
+                return {"status": str(journal.status), "message": f"the last migration is already {journal.status}"}
             plan = recorded_plan(journal)
+            if saved is not None and saved.created_at != plan.created_at:
+                raise BadInput(f"--resume: {plan_path} is not the plan of the migration in {deployment.journal_path}"
+                               f" (made {plan.created_at})",
+                               hint="resume with --playbook alone: the journal holds its plan")
+            check_recorded_run(journal, plan, loaded)
+            refuse_resume_after_writes_allowed(journal)
         else:
             # The journal first: an unfinished migration is the news, whatever else is wrong now.
             previous = Journal.load(deployment.journal_path)
@@ -99,7 +89,7 @@ def apply(
                               hint="`milvus-migrate apply --resume` continues it, `milvus-migrate rollback` undoes it")
             plan = fresh_plan(env, loaded, plan_path, target or "natsmq", sets)
             if plan.nothing_to_do:
-                return {"status": DONE, "message": f"Milvus already runs on {plan.target_mq}: nothing to do"}
+                return {"status": str(RunStatus.DONE), "message": f"Milvus already runs on {plan.target_mq}: nothing to do"}
             if not dry_run:
                 _confirm_migration(env, plan, yes)
 
@@ -118,10 +108,10 @@ def apply(
         if not resume:
             journal = Journal.create(deployment.journal_path, run_id=new_run_id(), plan=plan.to_dict())
         ctx = run_context(env, deployment, plan, journal, dry_run=False)
-        env.log.info("apply.start", run_id=journal.data["run_id"], source=plan.source_mq, target=plan.target_mq,
+        env.log.info("apply.start", run_id=journal.run_id, source=plan.source_mq, target=plan.target_mq,
                      resume=resume)
         with reported(env, ctx, dry_run=False) as report:
-            if journal.data.get("phase") == "rollback":
+            if journal.phase == Phase.ROLLBACK:
                 run_rollback(ctx, rollback_steps(ctx), env.progress)
             else:
                 run_steps(ctx, forward_steps(plan, deployment.loaded.spec), rollback=rollback_steps,
@@ -147,11 +137,11 @@ def refuse_flags_beside_a_plan(plan: Plan, plan_path: Path, *, playbook_path: Pa
 def refuse_resume_after_writes_allowed(journal: Journal) -> None:
     """`writes allow` during an unfinished migration voids its snapshot and FlushAll: going on
     from there could lose what was written meanwhile."""
-    denied_at = journal.data.get("marks", {}).get("clients_off_at")
-    allowed = [entry for entry in journal.data.get("writes", [])
-               if entry.get("action") == "allow" and denied_at is not None and entry.get("unix", 0) > denied_at]
+    denied_at = journal.marks.clients_off_at
+    allowed = [entry for entry in journal.writes
+               if entry.action == "allow" and denied_at is not None and entry.unix > denied_at]
     if allowed:
-        raise Refused(f"writes were allowed again by hand at {allowed[-1]['at']} during this migration: "
+        raise Refused(f"writes were allowed again by hand at {allowed[-1].at} during this migration: "
                       "its snapshot and FlushAll no longer hold",
                       hint="`milvus-migrate rollback` returns to the source MQ; then plan again")
 
@@ -168,7 +158,7 @@ def reported(env: Environment, ctx: Any, *, dry_run: bool) -> Iterator[dict[str,
     view = None if dry_run else ClientView(ctx.playbook.milvus.uri, ctx.token)
     if view is not None:
         view.start()
-        if not ctx.journal.data.get("marks", {}).get("clients_off_at"):  # clients are not cut off yet
+        if not ctx.journal.marks.clients_off_at:  # clients are not cut off yet
             view.wait_for_first_write()
     report: dict[str, Any] = {}
     try:
@@ -191,9 +181,9 @@ def _keep_client_view(ctx: Any, view: Any, *, drop: bool = False) -> None:
 
     if view is None:
         return
-    seen = view.stop(until_acknowledged_after=ctx.journal.data.get("marks", {}).get("clients_back_at"))
-    ctx.journal.mark("client_view", [*ctx.journal.data.get("marks", {}).get("client_view", []), seen])
-    if drop and ctx.journal.status in ("done", "rolled-back"):
+    seen = view.stop(until_acknowledged_after=ctx.journal.marks.clients_back_at)
+    ctx.journal.add_client_view(seen)
+    if drop and ctx.journal.status in (RunStatus.DONE, RunStatus.ROLLED_BACK):
         try:
             drop_view(ctx.playbook.milvus.uri, ctx.token)
         except MigrateError as error:  # its rows are the tool's own; a leftover collection harms nothing
@@ -233,11 +223,12 @@ def rollback(env: Environment, playbook_path: Path, *, yes: bool = False) -> dic
 
     deployment = open_deployment(env, playbook_path)
     journal = deployment.journal()
-    if journal is None or journal.status == ROLLED_BACK:
+    if journal is None or journal.status == RunStatus.ROLLED_BACK:
         return {"status": "nothing to roll back"}
     plan = recorded_plan(journal)
-    if journal.status == DONE:
+    if journal.status == RunStatus.DONE:
         return apply(env, playbook_path=playbook_path, target=plan.source_mq, yes=yes)
+    check_recorded_run(journal, plan, deployment.loaded)
     _confirm_migration(env, plan, yes)
     with deployment.lock:
         ctx = run_context(env, deployment, plan, journal, dry_run=False)
@@ -280,7 +271,7 @@ def _apply_kubernetes(env: Environment, loaded: LoadedPlaybook, *, plan_path: Pa
                      commands=len(change.commands))
         run_change(change, runtime, out_dir)
         env.log.info("apply.kubernetes.end", target=plan.target_mq)
-    return {"status": DONE, "kubernetes": kubernetes,
+    return {"status": str(RunStatus.DONE), "kubernetes": kubernetes,
             "message": f"ran: {change.shown_commands()}; the rollout finished. Check the new pod's log for "
                        f"`try to init mq` with mqType={plan.target_mq}, then allow writes again."}
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -65,12 +64,23 @@ def run_context(env: Environment, deployment: Deployment, plan: Plan, journal: J
                       token=deployment.token, dry_run=dry_run)
 
 
-def new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
 def recorded_plan(journal: Journal) -> Plan:
-    return Plan.from_dict(journal.data["plan"], where=f"{journal.path}: plan")
+    return Plan.from_dict(journal.plan, where=f"{journal.path}: plan")
+
+
+def check_recorded_run(journal: Journal, plan: Plan, loaded: LoadedPlaybook) -> None:
+    """Before a resume or a rollback acts on a journal: its plan must be one a plan made from the
+    operator's playbook could hold, and its config states only that playbook's config files, saved in
+    the run's own config-states dir (the journal is data, never instructions). BadInput otherwise."""
+    from migrator.migration.plan import field_problems
+    from migrator.migration.steps.base import load_config_states
+
+    problems = field_problems(plan, loaded)
+    if problems:
+        raise BadInput(f"{journal.path}: its plan does not fit {loaded.path}: {'; '.join(problems)}",
+                       hint="this journal is not of this deployment: move it aside")
+    if journal.marks.config_states is not None:
+        load_config_states(journal.marks.config_states, journal, loaded.spec, plan)
 
 
 def require_journal(deployment: Deployment, what: str) -> Journal:

@@ -7,14 +7,9 @@ from typing import Any
 
 from migrator.context import Environment
 from migrator.migration.budget import cut_off_view
-from migrator.migration.journal import (
-    DONE,
-    FAILED,
-    INTERRUPTED,
-    ROLLED_BACK,
-    ROLLING_BACK,
-    RUNNING,
-)
+from migrator.migration.journal import Journal, RunStatus
+from migrator.migration.plan import Plan
+from migrator.playbook import LoadedPlaybook
 from migrator.verbs.deployment import effective_config, open_deployment, recorded_plan
 
 WRITES_ALLOW = "`milvus-migrate writes allow --playbook PB` allows them again, proved by a probe"
@@ -41,35 +36,35 @@ def status(env: Environment, playbook_path: Path) -> dict[str, Any]:
         result["status"] = "no migration recorded"
         result["next"] = WRITES_ALLOW if result.get("writes_denied") else None
         return result
-    state = config_state(journal)
+    state = config_state(journal, plan, deployment.loaded)
     if state and state.startswith("isolated"):
         result.update(writes_denied=True, writes_denied_source=f"clients isolated: the config is {state}")
     result.update(
-        status=journal.status,
-        run_id=journal.data["run_id"],
+        status=str(journal.status),
+        run_id=journal.run_id,
         direction=f"{plan.source_mq} -> {plan.target_mq}",
-        error=journal.data.get("error"),
+        error=journal.error,
         config_state=state,
         clients_isolated=bool(state and state.startswith("isolated")),
-        steps=[{"id": k, "state": v.get("state"), "seconds": v.get("seconds"),
-                "summary": v.get("summary") or v.get("error")} for k, v in journal.data["steps"].items()],
-        writes=journal.data.get("writes", []),
+        steps=[{"id": k, "state": str(v.state), "seconds": v.seconds, "summary": v.summary or v.error}
+               for k, v in journal.steps.items()],
+        writes=[entry.model_dump(mode="json") for entry in journal.writes],
         next=next_action(journal.status),
-        **cut_off_view(journal.data),
+        **cut_off_view(journal, plan.estimate),
     )
-    if result.get("writes_denied") and journal.status in (DONE, ROLLED_BACK):
+    if result.get("writes_denied") and journal.status in (RunStatus.DONE, RunStatus.ROLLED_BACK):
         result["next"] = WRITES_ALLOW
     return result
 
 
-def config_state(journal: Any) -> str | None:
+def config_state(journal: Journal, plan: Plan, loaded: LoadedPlaybook) -> str | None:
     """Which of the run's config states the files are in now (migration/configstates.py), if known."""
-    from migrator.migration.configstates import MARK, ConfigStates
+    from migrator.migration.steps.base import load_config_states
 
-    recorded = journal.data.get("marks", {}).get(MARK)
+    recorded = journal.marks.config_states
     if recorded is None:
         return None
-    states = ConfigStates.load(recorded)
+    states = load_config_states(recorded, journal, loaded.spec, plan)
     found = set()
     for path in states.texts:
         try:
@@ -79,14 +74,14 @@ def config_state(journal: Any) -> str | None:
     return found.pop() if len(found) == 1 and None not in found else "changed since the run wrote it"
 
 
-def next_action(state: str) -> str:
+def next_action(state: RunStatus) -> str:
     return {
-        RUNNING: "an apply is running, or died: if `lock_holder` is empty, `milvus-migrate apply --resume`",
-        INTERRUPTED: "`milvus-migrate apply --resume` to continue, or `milvus-migrate rollback`",
-        FAILED: "fix the cause, then `milvus-migrate apply --resume` or `milvus-migrate rollback`",
-        ROLLING_BACK: "`milvus-migrate rollback` to finish the rollback",
-        DONE: "nothing; `milvus-migrate verify` re-checks, `milvus-migrate rollback` goes back",
-        ROLLED_BACK: "nothing; Milvus runs on the source MQ again",
+        RunStatus.RUNNING: "an apply is running, or died: if `lock_holder` is empty, `milvus-migrate apply --resume`",
+        RunStatus.INTERRUPTED: "`milvus-migrate apply --resume` to continue, or `milvus-migrate rollback`",
+        RunStatus.FAILED: "fix the cause, then `milvus-migrate apply --resume` or `milvus-migrate rollback`",
+        RunStatus.ROLLING_BACK: "`milvus-migrate rollback` to finish the rollback",
+        RunStatus.DONE: "nothing; `milvus-migrate verify` re-checks, `milvus-migrate rollback` goes back",
+        RunStatus.ROLLED_BACK: "nothing; Milvus runs on the source MQ again",
     }.get(state, "")
 
 
@@ -94,8 +89,9 @@ def needs_operator(result: dict[str, Any]) -> str | None:
     """Why `status` exits 4, or None: the last run failed or was left unfinished, or writes are
     still denied with no run in progress."""
     state = result.get("status")
-    in_progress = state in (RUNNING, ROLLING_BACK) and bool(result.get("lock_holder"))
-    if state in (FAILED, INTERRUPTED) or (state in (RUNNING, ROLLING_BACK) and not in_progress):
+    running = (RunStatus.RUNNING, RunStatus.ROLLING_BACK)
+    in_progress = state in running and bool(result.get("lock_holder"))
+    if state in (RunStatus.FAILED, RunStatus.INTERRUPTED) or (state in running and not in_progress):
         error = result.get("error")
         return f"the last migration is {state}" + (f": {error}" if error else "")
     if result.get("writes_denied") and not in_progress:

@@ -6,9 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from migrator.context import Environment
-from migrator.migration.journal import DONE, Journal
+from migrator.migration.journal import Journal, RunStatus
 from migrator.verbs.deployment import (
-    new_run_id,
     open_deployment,
     recorded_plan,
     require_journal,
@@ -27,8 +26,7 @@ def verify(env: Environment, playbook_path: Path) -> dict[str, Any]:
     plan = recorded_plan(journal)
     with deployment.lock:
         # Checks keep their scratch facts (the NATS port) in a journal that is never saved.
-        scratch = Journal.create(deployment.journal_path, run_id=new_run_id(), plan=journal.data["plan"], dry_run=True)
-        scratch.data["steps"] = journal.data["steps"]
+        scratch = Journal.scratch_of(journal)
         ctx = run_context(env, deployment, plan, scratch, dry_run=True)
         effective_mq = ctx.effective().mq_type()
         result: dict[str, Any] = {"mq_type_configured": effective_mq, "checks": []}
@@ -45,7 +43,7 @@ def verify(env: Environment, playbook_path: Path) -> dict[str, Any]:
                     raise NotRolledBack("a probe insert was accepted but a Strong query does not see it")
                 milvus.drop_probe()
                 result["checks"].append("a probe insert is visible to a Strong query")
-        if journal.status == DONE:
+        if journal.status == RunStatus.DONE:
             before = Snapshot.from_dict(journal.recall("snapshot", "snapshot"))
             lost = [f"{c.key}: {c.rows} at migration, now {now.rows}" for c in before.collections
                     for now in current.collections if now.key == c.key and now.rows < c.rows]

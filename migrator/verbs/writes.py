@@ -131,5 +131,4 @@ def _unproved_hint(deny: bool) -> str:
 
 
 def _journal_it(journal: Journal, entry: dict[str, Any]) -> None:
-    journal.data.setdefault("writes", []).append(entry)
-    journal.save()
+    journal.add_write(entry)

@@ -122,8 +122,8 @@ def test_the_tool_killed_at_step_boundaries_resumes_and_loses_nothing(fresh_sand
                   ("verify", signal.SIGKILL), ("public-start", signal.SIGKILL)]
     with clients(fresh_sandbox, "resume") as load:
         for number, (boundary, sig) in enumerate(boundaries):
-            done_before = {step for step, entry in (Journal.load(journal_path).data["steps"].items()
-                                                   if journal_path.exists() else []) if entry["state"] == "done"}
+            done_before = {step for step, entry in (Journal.load(journal_path).steps.items()
+                                                   if journal_path.exists() else []) if entry.state == "done"}
 
             def stop_the_tool(event: dict, process: subprocess.Popen, boundary: str = boundary, sig: int = sig) -> None:
                 if event.get("event") == "step.end" and event.get("step") == boundary:

@@ -100,11 +100,11 @@ def test_a_spent_budget_after_the_first_stop_rolls_back_with_clients_back(fresh_
     assert problems == []  # no acknowledged write lost
     assert mq_in_use(fresh_sandbox) == ("rocksmq", "rocksmq")
     journal = Journal.load(fresh_sandbox.dir / "migrate" / "journal.json")
-    marks = journal.data["marks"]
+    marks = journal.marks
     # The rollback began when the budget was spent, counted from the first stop.
-    assert budget - 5 <= marks["rollback_started_at"] - marks["clients_off_at"] <= budget + 30
+    assert budget - 5 <= marks.rollback_started_at - marks.clients_off_at <= budget + 30
     assert took < budget + 400
     status = run_cli(["--output", "json", "status", "--playbook", str(fresh_sandbox.playbook)]).json()
     assert status["status"] == "rolled-back" and status["writes_denied"] is False
-    assert status["write_downtime_s"] == pytest.approx(marks["clients_back_at"] - marks["clients_off_at"], abs=0.1)
+    assert status["write_downtime_s"] == pytest.approx(marks.clients_back_at - marks.clients_off_at, abs=0.1)
     assert counts(fresh_sandbox) == EXPECTED

@@ -15,7 +15,7 @@ import pytest
 from migrator.cli import main
 from migrator.context import Environment
 from migrator.errors import ExitCode
-from migrator.migration.journal import DONE, Journal
+from migrator.migration.journal import Journal, RunStatus
 from tests.support.cli import run_cli
 from tests.support.plans import make_plan
 from tests.support.sandbox import Sandbox
@@ -83,7 +83,7 @@ def test_deny_then_allow_proved_by_our_own_client(milvus_sandbox: Sandbox, clien
 
         # A run is recorded now: the next change goes into its journal, and status shows it.
         plan = make_plan(tmp_path, config)
-        Journal.create(tmp_path / "state" / "journal.json", run_id="r1", plan=plan.to_dict()).set_status(DONE)
+        Journal.create(tmp_path / "state" / "journal.json", run_id="20261130T000000Z", plan=plan.to_dict()).set_status(RunStatus.DONE)
         allowed = run_cli(["writes", "allow", "-p", str(playbook), "--yes"])
         assert allowed.exit_code == 0, allowed.stderr
         assert "writes allowed: forceDeny in" in allowed.stdout and "a Strong query sees it" in allowed.stdout

@@ -203,9 +203,9 @@ def test_any_journal_is_loaded_and_reported_or_refused(workdir, good_plan, data)
     from migrator.migration.report import build_report, render_markdown
     from migrator.verbs.deployment import recorded_plan
 
-    base = {"schema_version": 1, "run_id": "r", "status": "failed", "started_at": "t", "ended_at": None,
+    base = {"schema_version": 1, "run_id": "20261130T000000Z", "status": "failed", "started_at": "t", "ended_at": None,
             "plan": good_plan[0], "steps": {"stop": {"state": "done", "data": {}, "seconds": 1.0}},
-            "rollback": {}, "error": "x", "marks": {"deny_at": 1.0}}
+            "rollback": {}, "error": "x", "marks": {"clients_off_at": 1.0}}
     state = workdir / "state"
     state.mkdir(exist_ok=True)
     (state / "journal.json").write_text(json.dumps(data.draw(_mutations(base))))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from migrator.migration.steps.base import RunContext
+from migrator.util.files import child_path
 
 
 def rocksmq_path(ctx: RunContext) -> Path:
@@ -13,7 +14,7 @@ def rocksmq_path(ctx: RunContext) -> Path:
 
 def backup_dir(ctx: RunContext) -> Path:
     assert ctx.playbook.migration.backup_dir is not None  # the planner refuses backup without a dir
-    return ctx.playbook.migration.backup_dir / ctx.journal.data["run_id"]
+    return child_path(ctx.playbook.migration.backup_dir, ctx.journal.run_id, what="run_id")
 
 
 def backup(ctx: RunContext) -> str:

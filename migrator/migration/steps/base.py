@@ -68,12 +68,10 @@ class RunContext:
     def config_states(self) -> Any:
         """The run's config states (migration/configstates.py), computed by the first config step."""
         if self._config_states is None:
-            from migrator.migration.configstates import MARK, ConfigStates
-
-            recorded = self.journal.data.get("marks", {}).get(MARK)
+            recorded = self.journal.marks.config_states
             if recorded is None:
                 raise RuntimeError("config states used before the step that computes them")  # a pipeline bug
-            self._config_states = ConfigStates.load(recorded)
+            self._config_states = load_config_states(recorded, self.journal, self.playbook, self.plan)
         return self._config_states
 
     def effective(self) -> Any:
@@ -84,6 +82,17 @@ class RunContext:
         source = EtcdSource(etcd.endpoint) if etcd is not None else None
         return load_layers(self.playbook.config.dir, self.plan.milvus_version, self.milvus_environ, source,
                            env_origin=f"environment of {self.playbook.runtime.kind} runtime")
+
+
+def load_config_states(recorded: Any, journal: Journal, playbook: Playbook, plan: Plan) -> Any:
+    """The config states `journal` recorded, checked against the operator's playbook: only its config
+    layers, copies only in the run's config-states dir (configstates.ConfigStates.load)."""
+    from migrator.config.layers import config_files_for
+    from migrator.migration.configstates import ConfigStates, states_dir
+
+    layers = {str(playbook.config.dir / name) for name in config_files_for(plan.milvus_version)}
+    return ConfigStates.load(recorded, directory=states_dir(playbook.migration.state_dir, journal.run_id),
+                             config_files=layers, where=str(journal.path))
 
 
 @dataclass(frozen=True)

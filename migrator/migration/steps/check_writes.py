@@ -21,7 +21,7 @@ def check_writes(ctx: RunContext, step_id: str) -> str:
         # collection, and clients' writes do not (docs/milvus.md, "At scale").
         milvus.ensure_probe(deadline_s=ctx.deadlines.verify_s, load=False)
         seconds, probe_id = wait_for_write_state(milvus, denied=False, deadline_s=ctx.deadlines.verify_s)
-        if "clients_back_at" not in ctx.journal.data.get("marks", {}):
+        if ctx.journal.marks.clients_back_at is None:
             ctx.journal.mark("clients_back_at", time.time())
         ctx.budget = None  # clients are back: what remains is no write-downtime
         milvus.ensure_probe(deadline_s=ctx.deadlines.verify_s)

@@ -13,5 +13,5 @@ def cleanup(ctx: RunContext) -> str:
     # cleanup without backup; this refuses too, should the playbook have changed).
     report = rocksmq.clean(rocksmq_path(ctx), backup_dir=backup_dir(ctx) if ctx.playbook.migration.backup else None,
                            config_dir=ctx.playbook.config.dir,
-                           not_before=(ctx.journal.data.get("marks") or {}).get("deny_at"))
+                           not_before=ctx.journal.marks.clients_off_at)
     return f"removed {', '.join(report.removed)} ({report.bytes_freed} bytes)"

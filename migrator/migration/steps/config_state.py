@@ -9,17 +9,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from migrator.config import write_atomic
-from migrator.migration.configstates import MARK, ConfigStates, free_port
+from migrator.migration.configstates import ConfigStates, free_port, states_dir
 from migrator.migration.steps.base import RunContext
 
 
 def ensure_states(ctx: RunContext) -> ConfigStates:
-    marks = ctx.journal.data.get("marks", {})
-    if MARK not in marks:
+    if ctx.journal.marks.config_states is None:
         port = ctx.playbook.migration.isolation_port or free_port()
         states = ConfigStates.compute(ctx.effective(), ctx.plan.changes, port)
-        recorded = states.save(ctx.state_dir / "config-states" / ctx.journal.data["run_id"])
-        ctx.journal.mark(MARK, recorded)  # journaled before any file is written
+        recorded = states.save(states_dir(ctx.state_dir, ctx.journal.run_id))
+        ctx.journal.mark("config_states", recorded)  # journaled before any file is written
         ctx._config_states = states
     return ctx.config_states()
 

@@ -8,7 +8,7 @@ from migrator.migration.stores import move_aside, store_of
 
 def move_store_aside(ctx: RunContext, mq: str, step_id: str) -> str:
     store = store_of(mq, ctx.effective(), ctx.playbook.host_path)
-    moved = move_aside(store, ctx.journal.data["run_id"])
+    moved = move_aside(store, ctx.journal.run_id)
     ctx.journal.remember(step_id, moved=moved)
     if not moved:
         return f"the {mq} store is empty: {', '.join(str(p) for p in store.paths)}"

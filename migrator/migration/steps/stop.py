@@ -34,7 +34,7 @@ def stop(ctx: RunContext, step_id: str, *, cuts_clients: bool = False, record_po
     `record_positions`: keep the channel checkpoints as they are after this stop (a rollback proves
     later that each moved past them)."""
     if ctx.runtime.running():
-        if cuts_clients and "clients_off_at" not in ctx.journal.data.get("marks", {}):
+        if cuts_clients and ctx.journal.marks.clients_off_at is None:
             make_probe(ctx)
         record_server_ids(ctx, step_id)
         # Read while Milvus runs: an embedded etcd stops with it. A Milvus that only crash-loops may
@@ -47,7 +47,7 @@ def stop(ctx: RunContext, step_id: str, *, cuts_clients: bool = False, record_po
             else:
                 ctx.journal.remember(step_id, checkpoints={cp.vchannel: [cp.msg_id, cp.timestamp]
                                                            for cp in checkpoints})
-    if cuts_clients and "clients_off_at" not in ctx.journal.data.get("marks", {}):
+    if cuts_clients and ctx.journal.marks.clients_off_at is None:
         ctx.journal.mark("clients_off_at", time.time())
     deadline = ctx.cap(getattr(ctx.playbook.runtime, "stop_timeout_s", ctx.playbook.migration.deadlines.stop_s))
     result = ctx.runtime.stop(deadline)

@@ -9,14 +9,8 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import ExitCode
-from migrator.migration.journal import (
-    DONE,
-    FAILED,
-    INTERRUPTED,
-    RUNNING,
-    DeploymentLock,
-    Journal,
-)
+from migrator.migration.journal import DeploymentLock, Journal, RunStatus
+from migrator.migration.plan import Plan
 from tests.support.cli import run_cli
 from tests.support.plans import make_plan
 from tests.support.playbooks import offline_playbook
@@ -39,7 +33,7 @@ def test_plan_that_cannot_reach_milvus_is_refused_with_a_hint(tmp_path: Path) ->
 
 def test_verify_that_cannot_reach_milvus_is_refused_not_failed(tmp_path: Path) -> None:
     playbook = offline_playbook(tmp_path)
-    journal_of(tmp_path, DONE)
+    journal_of(tmp_path, RunStatus.DONE)
     result = run_cli(["verify", "-p", str(playbook)])
     assert result.exit_code == ExitCode.REFUSED, result.stderr
     assert "hint: Milvus did not answer" in result.stderr
@@ -47,7 +41,7 @@ def test_verify_that_cannot_reach_milvus_is_refused_not_failed(tmp_path: Path) -
 
 def test_apply_names_the_failed_migration_before_trying_milvus(tmp_path: Path) -> None:
     playbook = offline_playbook(tmp_path)
-    journal_of(tmp_path, FAILED, error="flush-all: FlushAll not complete within 180 s")
+    journal_of(tmp_path, RunStatus.FAILED, error="flush-all: FlushAll not complete within 180 s")
     result = run_cli(["apply", "-p", str(playbook), "--yes"])
     assert result.exit_code == ExitCode.REFUSED
     assert "error: an earlier migration is failed" in result.stderr
@@ -66,8 +60,8 @@ def test_status_with_nothing_recorded_and_writes_allowed_is_0(tmp_path: Path) ->
     assert "status: no migration recorded" in result.stdout and "writes_denied: False" in result.stdout
 
 
-@pytest.mark.parametrize("state, error", [(FAILED, "stop: Milvus still alive after SIGKILL"),
-                                          (INTERRUPTED, "interrupted during flush-all")])
+@pytest.mark.parametrize("state, error", [(RunStatus.FAILED, "stop: Milvus still alive after SIGKILL"),
+                                          (RunStatus.INTERRUPTED, "interrupted during flush-all")])
 def test_status_of_a_failed_or_interrupted_run_is_4(tmp_path: Path, state: str, error: str) -> None:
     playbook = offline_playbook(tmp_path)
     journal_of(tmp_path, state, error=error)
@@ -81,7 +75,7 @@ def test_status_of_a_failed_or_interrupted_run_is_4(tmp_path: Path, state: str, 
 
 def test_status_of_a_running_run_is_0_while_its_process_holds_the_lock_and_4_once_it_died(tmp_path: Path) -> None:
     playbook = offline_playbook(tmp_path)
-    journal_of(tmp_path, RUNNING)
+    journal_of(tmp_path, RunStatus.RUNNING)
     with DeploymentLock(tmp_path / "state" / "lock"):
         held = run_cli(["status", "-p", str(playbook)])
     assert held.exit_code == 0, held.stderr
@@ -90,7 +84,7 @@ def test_status_of_a_running_run_is_0_while_its_process_holds_the_lock_and_4_onc
     assert died.exit_code == ExitCode.NOT_ROLLED_BACK and "the last migration is running" in died.stderr
 
 
-@pytest.mark.parametrize("recorded", [None, DONE])
+@pytest.mark.parametrize("recorded", [None, RunStatus.DONE])
 def test_status_with_writes_still_denied_is_4(tmp_path: Path, recorded: str | None) -> None:
     playbook = offline_playbook(tmp_path, force_deny=True)
     if recorded:
@@ -103,7 +97,7 @@ def test_status_with_writes_still_denied_is_4(tmp_path: Path, recorded: str | No
 
 def test_status_of_a_done_run_with_writes_allowed_is_0(tmp_path: Path) -> None:
     playbook = offline_playbook(tmp_path)
-    journal_of(tmp_path, DONE)
+    journal_of(tmp_path, RunStatus.DONE)
     result = run_cli(["status", "-p", str(playbook)])
     assert result.exit_code == 0, result.stderr
     assert "status: done" in result.stdout
@@ -141,8 +135,10 @@ def test_flags_that_agree_with_a_saved_plan_go_on_to_its_checks(tmp_path: Path) 
 
 def test_resume_with_another_plan_is_bad_input(tmp_path: Path) -> None:
     plan = saved_plan(tmp_path)
-    journal = journal_of(tmp_path, INTERRUPTED)
-    journal.data["plan"]["created_at"] = "2026-11-29T00:00:00+00:00"
+    journal = journal_of(tmp_path, RunStatus.INTERRUPTED)
+    other = Plan.from_dict(journal.plan)
+    other.created_at = "2026-11-29T00:00:00+00:00"
+    journal.document.plan = other.to_dict()
     journal.save()
     result = run_cli(["apply", str(plan), "--resume", "--yes"])
     assert result.exit_code == ExitCode.BAD_INPUT
@@ -151,11 +147,10 @@ def test_resume_with_another_plan_is_bad_input(tmp_path: Path) -> None:
 
 def test_resume_after_writes_were_allowed_by_hand_is_refused(tmp_path: Path) -> None:
     playbook = offline_playbook(tmp_path)
-    journal = journal_of(tmp_path, INTERRUPTED)
+    journal = journal_of(tmp_path, RunStatus.INTERRUPTED)
     journal.mark("clients_off_at", time.time() - 60)
-    journal.data["writes"] = [{"action": "allow", "at": "2026-11-30T03:00:00+00:00", "unix": time.time(),
-                               "file": "milvus.yaml", "changed": True, "proof": "a probe went through"}]
-    journal.save()
+    journal.add_write({"action": "allow", "at": "2026-11-30T03:00:00+00:00", "unix": time.time(),
+                       "file": "milvus.yaml", "changed": True, "proof": "a probe went through"})
     result = run_cli(["apply", "--resume", "-p", str(playbook), "--yes"])
     assert result.exit_code == ExitCode.REFUSED
     assert "writes were allowed again by hand at 2026-11-30T03:00:00+00:00" in result.stderr
@@ -183,7 +178,7 @@ def test_an_unexpected_error_is_refused_in_a_read_only_command_and_4_elsewhere(
 
 def test_a_failed_apply_says_where_its_report_is(tmp_path: Path) -> None:
     playbook = offline_playbook(tmp_path)
-    journal_of(tmp_path, INTERRUPTED)  # nothing done yet: the resumed run starts at preflight, which fails
+    journal_of(tmp_path, RunStatus.INTERRUPTED)  # nothing done yet: the resumed run starts at preflight, which fails
     result = run_cli(["apply", "--resume", "-p", str(playbook), "--yes", "--output", "json"])
     assert result.exit_code == ExitCode.ROLLED_BACK, result.stderr
     document = result.json()
@@ -193,7 +188,7 @@ def test_a_failed_apply_says_where_its_report_is(tmp_path: Path) -> None:
     assert document["report_files"][0] == str(report) and document["status"] == "rolled-back"
     assert f"report: {report}" in result.stderr
 
-    journal_of(tmp_path, INTERRUPTED)
+    journal_of(tmp_path, RunStatus.INTERRUPTED)
     text = run_cli(["apply", "--resume", "-p", str(playbook), "--yes"])
     assert text.exit_code == ExitCode.ROLLED_BACK
     assert "| preflight | failed |" in text.stdout  # the report's step table, for the person at the terminal

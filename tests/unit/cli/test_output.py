@@ -123,12 +123,12 @@ class _Terminal(io.StringIO):
 def test_no_question_is_asked_with_log_format_json_even_on_a_terminal(tmp_path: Path) -> None:
     from migrator.cli import main
     from migrator.context import Environment
-    from migrator.migration.journal import INTERRUPTED, Journal
+    from migrator.migration.journal import Journal, RunStatus
     from tests.support.plans import make_plan
 
     playbook = str(offline_playbook(tmp_path))
     plan = make_plan(tmp_path, tmp_path / "configs" / "milvus.yaml")
-    Journal.create(tmp_path / "state" / "journal.json", run_id="r", plan=plan.to_dict()).set_status(INTERRUPTED)
+    Journal.create(tmp_path / "state" / "journal.json", run_id="20261130T000000Z", plan=plan.to_dict()).set_status(RunStatus.INTERRUPTED)
 
     asked = Environment(stdout=_Terminal(), stderr=_Terminal(), stdin=_Terminal("n\n"), environ={"TERM": "dumb"})
     assert main(["rollback", "-p", playbook], environment=asked) == ExitCode.BAD_INPUT

@@ -30,7 +30,7 @@ class Terminal(io.StringIO):
 
 
 def journal_denied_since(tmp_path: Path, seconds_ago: float) -> Journal:
-    journal = Journal.create(tmp_path / "journal.json", run_id="r", plan={})
+    journal = Journal.create(tmp_path / "journal.json", run_id="20261130T000000Z", plan={})
     journal.mark("clients_off_at", time.time() - seconds_ago)
     return journal
 
@@ -87,7 +87,7 @@ def test_plain_lines_say_how_long_writes_were_denied_until_allowed(tmp_path: Pat
 def test_the_engine_drives_the_live_display(tmp_path: Path) -> None:
     screen = Terminal()
     display = LiveProgress(screen, colour=False)
-    journal = Journal.create(tmp_path / "journal.json", run_id="r", plan={})
+    journal = Journal.create(tmp_path / "journal.json", run_id="20261130T000000Z", plan={})
     display.follow(journal)
     ctx = RunContext(env=quiet_env(), playbook=SimpleNamespace(), plan=SimpleNamespace(), journal=journal,
                      runtime=SimpleNamespace(), milvus_environ={})

@@ -27,8 +27,8 @@ def _replaced_atomically(path: Path, write: Callable[[], None]) -> None:
 
 
 def test_journal_save_replaces_the_file(tmp_path: Path) -> None:
-    journal = Journal.create(tmp_path / "journal.json", run_id="r1", plan={})
-    _replaced_atomically(journal.path, lambda: journal.mark("deny_at", 1.0))
+    journal = Journal.create(tmp_path / "journal.json", run_id="20261130T000000Z", plan={})
+    _replaced_atomically(journal.path, lambda: journal.mark("clients_off_at", 1.0))
 
 
 def test_plan_save_replaces_the_file(tmp_path: Path) -> None:
@@ -45,7 +45,7 @@ def test_plan_save_replaces_the_file(tmp_path: Path) -> None:
 def test_report_files_are_replaced(tmp_path: Path, which: str) -> None:
     layer = tmp_path / "milvus.yaml"
     layer.write_text("mq:\n  type: rocksmq\n")
-    journal = Journal.create(tmp_path / "j.json", run_id="r7", plan=make_plan(tmp_path, layer).to_dict())
+    journal = Journal.create(tmp_path / "j.json", run_id="20261130T000000Z", plan=make_plan(tmp_path, layer).to_dict())
     state = tmp_path / "state"
     json_path, md_path = write_report(build_report(journal), state)
     journal.set_status("done")

@@ -20,7 +20,7 @@ from migrator.migration.budget import (
     cut_off_view,
 )
 from migrator.migration.engine import run_rollback, run_steps
-from migrator.migration.journal import ROLLED_BACK, Journal
+from migrator.migration.journal import Journal, JournalDocument, Marks, Phase, RunStatus
 from migrator.migration.steps.base import RunContext, Step
 from migrator.playbook import Deadlines
 
@@ -28,7 +28,7 @@ ESTIMATE = {"write_downtime_budget_s": 30.0, "rollback_budget_s": 20.0}
 
 
 def context(tmp_path: Path, *, estimate: dict | None = None, stderr: io.StringIO | None = None) -> RunContext:
-    journal = Journal.create(tmp_path / "journal.json", run_id="r", plan={"estimate": estimate or ESTIMATE})
+    journal = Journal.create(tmp_path / "journal.json", run_id="20261130T000000Z", plan={"estimate": estimate or ESTIMATE})
     env = Environment(stdout=io.StringIO(), stderr=stderr or io.StringIO(), stdin=None, log_format="json")
     return RunContext(env=env, playbook=SimpleNamespace(migration=SimpleNamespace(deadlines=Deadlines()),
                                                          runtime=SimpleNamespace(stop_timeout_s=45.0)),
@@ -56,20 +56,21 @@ def test_budget_arithmetic() -> None:
 
 
 def test_no_budget_before_the_first_stop_and_after_clients_are_back() -> None:
-    assert budget_for("apply", {}, ESTIMATE, run_started_at=0.0) is None
-    assert budget_for("apply", {"clients_off_at": 100.0}, {}, run_started_at=0.0) is None  # an old plan
-    during = budget_for("apply", {"clients_off_at": 100.0}, ESTIMATE, run_started_at=50.0)
+    assert budget_for(Phase.APPLY, Marks(), ESTIMATE, run_started_at=0.0) is None
+    assert budget_for(Phase.APPLY, Marks(clients_off_at=100.0), {}, run_started_at=0.0) is None  # an old plan
+    during = budget_for(Phase.APPLY, Marks(clients_off_at=100.0), ESTIMATE, run_started_at=50.0)
     assert during == Budget("write-downtime", 30.0, 100.0)
-    assert budget_for("apply", {"clients_off_at": 100.0, "clients_back_at": 120.0}, ESTIMATE, run_started_at=50.0) is None
+    assert budget_for(Phase.APPLY, Marks(clients_off_at=100.0, clients_back_at=120.0), ESTIMATE,
+                      run_started_at=50.0) is None
 
 
 def test_a_resumed_run_counts_from_its_resumption() -> None:
-    assert budget_for("apply", {"clients_off_at": 100.0}, ESTIMATE, run_started_at=500.0).since == 500.0
+    assert budget_for(Phase.APPLY, Marks(clients_off_at=100.0), ESTIMATE, run_started_at=500.0).since == 500.0
 
 
 def test_the_rollback_counts_from_its_own_start() -> None:
-    marks = {"clients_off_at": 100.0, "rollback_started_at": 160.0}
-    assert budget_for("rollback", marks, ESTIMATE, run_started_at=50.0) == Budget("rollback", 20.0, 160.0)
+    marks = Marks(clients_off_at=100.0, rollback_started_at=160.0)
+    assert budget_for(Phase.ROLLBACK, marks, ESTIMATE, run_started_at=50.0) == Budget("rollback", 20.0, 160.0)
 
 
 def test_steps_after_the_first_stop_get_deadlines_cut_to_what_is_left(tmp_path: Path) -> None:
@@ -107,7 +108,7 @@ def test_a_spent_budget_fails_the_next_step_and_the_rollback_runs(tmp_path: Path
     assert error.value.exit_code == 1
     assert calls == ["rollback-restart", "rollback-check-writes"]  # flush-all never ran
     journal = Journal.load(tmp_path / "journal.json")
-    assert journal.status == ROLLED_BACK and journal.data["steps"]["flush-all"]["state"] == "failed"
+    assert journal.status == RunStatus.ROLLED_BACK and journal.steps["flush-all"].state == "failed"
     events = [json.loads(line) for line in stderr.getvalue().splitlines() if line.startswith("{")]
     start = next(e for e in events if e["event"] == "rollback.start")
     assert start["bound_s"] == 20.0 and start["ends_by"]  # said before its first step
@@ -147,23 +148,25 @@ def test_a_dry_run_has_no_budget(tmp_path: Path) -> None:
               rollback=lambda c: [])
 
 
+def _journal(status: str, phase: str, **marks: float) -> Journal:
+    return Journal(Path("journal.json"), JournalDocument(schema_version=1, run_id="20261130T000000Z", status=status,
+                                                         phase=phase, started_at="t", plan={}, marks=Marks(**marks)))
+
+
 def test_status_view_of_the_time_clients_are_cut_off() -> None:
     now = 1000.0
-    running = {"marks": {"clients_off_at": 960.0}, "plan": {"estimate": ESTIMATE}, "phase": "apply"}
-    assert cut_off_view(running, now) == {"write_downtime_budget_s": 30.0, "rollback_budget_s": 20.0,
-                                          "clients_cut_off_s": 40.0, "budget_left_s": 0.0}
-    rolling = {"marks": {"clients_off_at": 900.0, "rollback_started_at": 990.0}, "plan": {"estimate": ESTIMATE},
-               "phase": "rollback", "status": "rolling-back"}
-    view = cut_off_view(rolling, now)
+    running = _journal("running", "apply", clients_off_at=960.0)
+    assert cut_off_view(running, ESTIMATE, now) == {"write_downtime_budget_s": 30.0, "rollback_budget_s": 20.0,
+                                                    "clients_cut_off_s": 40.0, "budget_left_s": 0.0}
+    rolling = _journal("rolling-back", "rollback", clients_off_at=900.0, rollback_started_at=990.0)
+    view = cut_off_view(rolling, ESTIMATE, now)
     assert view["clients_cut_off_s"] == 100.0 and view["rollback_left_s"] == 10.0 and view["rollback_ends_by"]
     # Clients had come back to the target; the rollback cut them off again.
-    again = {"marks": {"clients_off_at": 900.0, "clients_back_at": 950.0, "rollback_started_at": 995.0},
-             "plan": {"estimate": ESTIMATE}, "phase": "rollback", "status": "rolling-back"}
-    assert cut_off_view(again, now)["clients_cut_off_s"] == 5.0
-    done = {"marks": {"clients_off_at": 900.0, "clients_back_at": 935.5}, "plan": {"estimate": ESTIMATE},
-            "phase": "apply", "status": "done"}
-    assert cut_off_view(done, now)["write_downtime_s"] == 35.5
-    assert clients_cut_off_for(done["marks"], now) is None
+    again = _journal("rolling-back", "rollback", clients_off_at=900.0, clients_back_at=950.0, rollback_started_at=995.0)
+    assert cut_off_view(again, ESTIMATE, now)["clients_cut_off_s"] == 5.0
+    done = _journal("done", "apply", clients_off_at=900.0, clients_back_at=935.5)
+    assert cut_off_view(done, ESTIMATE, now)["write_downtime_s"] == 35.5
+    assert clients_cut_off_for(done.marks, now) is None
 
 
 # --- the plan's estimate ------------------------------------------------------------------------

@@ -9,13 +9,13 @@ import pytest
 
 from migrator.errors import Interrupted, NotRolledBack, RolledBack
 from migrator.migration.engine import run_steps
-from migrator.migration.journal import DONE, INTERRUPTED, ROLLED_BACK, Journal
+from migrator.migration.journal import Journal, RunStatus
 from migrator.migration.steps.base import RunContext, Step
 from tests.support.sandbox import quiet_env
 
 
 def context(tmp_path: Path, *, dry_run: bool = False) -> RunContext:
-    journal = Journal.create(tmp_path / "journal.json", run_id="r", plan={}, dry_run=dry_run)
+    journal = Journal.create(tmp_path / "journal.json", run_id="20261130T000000Z", plan={}, dry_run=dry_run)
     return RunContext(env=quiet_env(), playbook=SimpleNamespace(), plan=SimpleNamespace(source_mq="rocksmq", target_mq="natsmq"), journal=journal,
                       runtime=SimpleNamespace(), milvus_environ={}, dry_run=dry_run)
 
@@ -40,8 +40,8 @@ def test_steps_run_in_order_and_are_journaled(tmp_path: Path) -> None:
     run_steps(ctx, rollback=no_rollback_steps, steps=[Step(n, n, recorder(calls, n)) for n in ("preflight", "snapshot")])
     assert calls == ["preflight", "snapshot"]
     journal = Journal.load(tmp_path / "journal.json")
-    assert journal.status == DONE and journal.data["phase"] == "apply"
-    assert journal.data["steps"]["snapshot"]["summary"] == "snapshot ok"
+    assert journal.status == RunStatus.DONE and journal.phase == "apply"
+    assert journal.steps["snapshot"].summary == "snapshot ok"
 
 
 def test_interrupt_saves_the_journal_and_resume_skips_done_steps(tmp_path: Path) -> None:
@@ -52,20 +52,20 @@ def test_interrupt_saves_the_journal_and_resume_skips_done_steps(tmp_path: Path)
     with pytest.raises(Interrupted):
         run_steps(ctx, rollback=no_rollback_steps, steps=steps)
     journal = Journal.load(tmp_path / "journal.json")
-    assert journal.status == INTERRUPTED and journal.data["steps"]["flush-all"]["state"] == INTERRUPTED
+    assert journal.status == RunStatus.INTERRUPTED and journal.steps["flush-all"].state == "interrupted"
 
     resumed = context(tmp_path)
     resumed.journal = journal
     run_steps(resumed, rollback=no_rollback_steps, steps=[steps[0], Step("flush-all", "", recorder(calls, "flush-all"))])
     assert calls == ["preflight", "flush-all", "flush-all"]  # preflight not run twice
-    assert Journal.load(tmp_path / "journal.json").status == DONE
+    assert Journal.load(tmp_path / "journal.json").status == RunStatus.DONE
 
 
 def test_failure_before_any_change_is_reported_as_nothing_changed(tmp_path: Path) -> None:
     ctx = context(tmp_path)
     with pytest.raises(RolledBack, match="nothing had been changed"):
         run_steps(ctx, rollback=no_rollback_steps, steps=[Step("preflight", "", recorder([], "preflight", NotRolledBack("Milvus says no")), side_effects=False)])
-    assert Journal.load(tmp_path / "journal.json").status == ROLLED_BACK
+    assert Journal.load(tmp_path / "journal.json").status == RunStatus.ROLLED_BACK
 
 
 def test_preflight_refusal_at_apply_time_exits_3(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_dry_run_gate_closes_before_side_effects(tmp_path: Path) -> None:
     run_steps(ctx, rollback=no_rollback_steps, steps=[Step("snapshot", "", recorder(calls, "snapshot"), side_effects=False),
                     Step("stop", "stop Milvus", recorder(calls, "stop"), would=lambda c: "stop it")])
     assert calls == ["snapshot"]
-    assert ctx.journal.data["steps"]["stop"]["summary"] == "would stop it"
+    assert ctx.journal.steps["stop"].summary == "would stop it"
     assert not (tmp_path / "journal.json").exists()
 
 
@@ -125,7 +125,7 @@ def test_a_failure_after_a_change_runs_the_rollback_steps_and_exits_1(tmp_path: 
     assert error.value.exit_code == 1
     assert calls == ["stop", "start", "rollback-start", "rollback-check-writes"]
     journal = Journal.load(tmp_path / "journal.json")
-    assert journal.status == ROLLED_BACK and journal.data["phase"] == "rollback"
+    assert journal.status == RunStatus.ROLLED_BACK and journal.phase == "rollback"
     assert journal.is_done("rollback-start") and journal.is_done("rollback-check-writes")
 
 

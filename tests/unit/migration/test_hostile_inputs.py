@@ -98,14 +98,14 @@ def test_malformed_plan_shapes_are_bad_input_naming_the_field(planned, shape):
 
 @pytest.mark.parametrize("content", [
     "[]", '"journal"', "{}", '{"schema_version": 1}',
-    json.dumps({"schema_version": 1, "run_id": "r", "status": "running", "started_at": "t", "plan": [],
+    json.dumps({"schema_version": 1, "run_id": "20261130T000000Z", "status": "running", "started_at": "t", "plan": [],
                 "steps": {}, "rollback": {}}),
-    json.dumps({"schema_version": 1, "run_id": "r", "status": "exploded", "started_at": "t", "plan": {},
+    json.dumps({"schema_version": 1, "run_id": "20261130T000000Z", "status": "exploded", "started_at": "t", "plan": {},
                 "steps": {}, "rollback": {}}),
-    json.dumps({"schema_version": 1, "run_id": "r", "status": "running", "started_at": "t", "plan": {},
+    json.dumps({"schema_version": 1, "run_id": "20261130T000000Z", "status": "running", "started_at": "t", "plan": {},
                 "steps": {"stop": []}, "rollback": {}}),
-    json.dumps({"schema_version": 1, "run_id": "r", "status": "done", "started_at": "t", "plan": {},
-                "steps": {}, "rollback": {}, "marks": {"deny_at": "soon"}}),
+    json.dumps({"schema_version": 1, "run_id": "20261130T000000Z", "status": "done", "started_at": "t", "plan": {},
+                "steps": {}, "rollback": {}, "marks": {"clients_off_at": "soon"}}),
 ])
 def test_malformed_journal_shapes_are_bad_input(tmp_path, content):
     (tmp_path / "journal.json").write_text(content)
@@ -132,7 +132,7 @@ def test_a_password_with_a_slash_reaches_no_file_and_no_stream(tmp_path):
     layer = tmp_path / "milvus.yaml"
     layer.write_text("mq:\n  type: rocksmq\n")
     plan = make_plan(tmp_path, layer)
-    journal = Journal.create(tmp_path / "state" / "journal.json", run_id="r1", plan=plan.to_dict())
+    journal = Journal.create(tmp_path / "state" / "journal.json", run_id="20261130T000000Z", plan=plan.to_dict())
     journal.begin("deny-writes")
     journal.fail("deny-writes", 1.0, f"cannot reach {URI}: connection refused")
     journal.set_status("failed", error=f"deny-writes failed: {URI}?token=tok123")
@@ -257,7 +257,7 @@ def test_the_journal_copy_of_a_plan_keeps_its_digest(tmp_path):
     layer.write_text("mq:\n  type: rocksmq\n")
     plan = make_plan(tmp_path, layer)
     plan.config_diff = f"-uri: {URI}\n+uri: {URI}?token=abc\n"  # redacted in the plan, again in the journal
-    Journal.create(tmp_path / "state" / "journal.json", run_id="r", plan=plan.to_dict())
+    Journal.create(tmp_path / "state" / "journal.json", run_id="20261130T000000Z", plan=plan.to_dict())
     again = recorded_plan(Journal.load(tmp_path / "state" / "journal.json"))
     assert again.to_dict() == plan.to_dict() and "Secret9" not in again.config_diff
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from migrator.errors import Refused
-from migrator.migration.journal import DONE, DeploymentLock, Journal, write_json_atomic
+from migrator.migration.journal import DeploymentLock, Journal, RunStatus, write_json_atomic
 from tests.support import REPO
 
 
@@ -25,25 +25,25 @@ def test_every_journal_mutation_is_on_disk_when_it_returns(tmp_path: Path) -> No
     """Each call is checked against a fresh load before the next one: a later save cannot hide a
     mutation that forgot its own (a kill -9 right after it would lose it)."""
     path = tmp_path / "state" / "journal.json"
-    journal = Journal.create(path, run_id="r1", plan={"x": 1})
-    assert _reloaded(path).data["run_id"] == "r1" and _reloaded(path).data["schema_version"] == 1
+    journal = Journal.create(path, run_id="20261130T000000Z", plan={"x": 1})
+    assert _reloaded(path).run_id == "20261130T000000Z" and _reloaded(path).document.schema_version == 1
     journal.begin("deny-writes")
-    assert _reloaded(path).data["steps"]["deny-writes"]["state"] == "running"
+    assert _reloaded(path).steps["deny-writes"].state == "running"
     journal.remember("deny-writes", original=False)
     assert _reloaded(path).recall("deny-writes", "original") is False
     journal.finish("deny-writes", 1.5, "denied")
     assert _reloaded(path).is_done("deny-writes")
     journal.fail("stop", 0.2, "boom")
-    assert _reloaded(path).data["steps"]["stop"]["error"] == "boom"
-    journal.mark("deny_at", 12.5)
-    assert _reloaded(path).data["marks"]["deny_at"] == 12.5
-    journal.set_status(DONE)
-    assert _reloaded(path).status == DONE
+    assert _reloaded(path).steps["stop"].error == "boom"
+    journal.mark("clients_off_at", 12.5)
+    assert _reloaded(path).marks.clients_off_at == 12.5
+    journal.set_status(RunStatus.DONE)
+    assert _reloaded(path).status == RunStatus.DONE
     assert [p.name for p in path.parent.iterdir()] == ["journal.json"]  # no temp file left
 
 
 def test_dry_run_journal_writes_nothing(tmp_path: Path) -> None:
-    journal = Journal.create(tmp_path / "j.json", run_id="r", plan={}, dry_run=True)
+    journal = Journal.create(tmp_path / "j.json", run_id="20261130T000000Z", plan={}, dry_run=True)
     journal.begin("stop")
     journal.finish("stop", 0.1)
     assert not (tmp_path / "j.json").exists()

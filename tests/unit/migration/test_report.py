@@ -12,7 +12,7 @@ from tests.support.plans import make_plan
 def test_report_counts_downtime_and_renders(tmp_path: Path) -> None:
     layer = tmp_path / "milvus.yaml"
     layer.write_text("x: 1\n")
-    journal = Journal.create(tmp_path / "j.json", run_id="r9", plan=make_plan(tmp_path, layer).to_dict())
+    journal = Journal.create(tmp_path / "j.json", run_id="20261130T000000Z", plan=make_plan(tmp_path, layer).to_dict())
     journal.mark("clients_off_at", 100.0)
     journal.mark("clients_back_at", 112.5)
     journal.begin("verify")

@@ -146,7 +146,7 @@ def test_an_immutable_state_dir_is_refused_with_a_message(immutable_dir):
     from migrator.migration.journal import DeploymentLock, Journal
 
     with pytest.raises(Refused, match=f"cannot write {immutable_dir}/journal.json"):
-        Journal.create(immutable_dir / "journal.json", run_id="r", plan={})
+        Journal.create(immutable_dir / "journal.json", run_id="20261130T000000Z", plan={})
     with pytest.raises(Refused, match="cannot open"):
         DeploymentLock(immutable_dir / "lock").acquire()
     assert list(immutable_dir.iterdir()) == []

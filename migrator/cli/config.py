@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
 import typer
 
 from migrator.context import Environment
-
-
-class Target(str, Enum):
-    natsmq = "natsmq"
-    rocksmq = "rocksmq"
+from migrator.mq import Mq
 
 
 _CONFIG_DIR = typer.Option(..., "--config-dir", help="Milvus's config dir (MILVUSCONF): milvus.yaml, user.yaml, ...")
@@ -47,7 +42,7 @@ def register(app: typer.Typer) -> None:
     def diff(
         ctx: typer.Context,
         config_dir: Path = _CONFIG_DIR,
-        to: Target = typer.Option(..., "--to", help="The MQ to migrate to."),
+        to: Mq = typer.Option(..., "--to", help="The MQ to migrate to."),
         assignments: List[str] = _SET,
         env_file: Optional[Path] = _ENV_FILE,
         version: Optional[str] = _VERSION,
@@ -68,7 +63,7 @@ def register(app: typer.Typer) -> None:
     def set_(
         ctx: typer.Context,
         config_dir: Path = _CONFIG_DIR,
-        to: Optional[Target] = typer.Option(None, "--to", help="The MQ to switch mq.type to."),
+        to: Optional[Mq] = typer.Option(None, "--to", help="The MQ to switch mq.type to."),
         assignments: List[str] = _SET,
         write: bool = typer.Option(False, "--write", help="Write the file (without it: show what would change)."),
         backup_dir: Optional[Path] = typer.Option(None, "--backup-dir", help="Where the original is kept (default: .milvus-migrate/ beside the file)."),

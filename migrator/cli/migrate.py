@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from migrator.mq import Mq
+
 PlaybookOption = typer.Option(..., "--playbook", "-p", help="The deployment's playbook (playbooks/*.yaml).")
 TargetOption = typer.Option(None, "--to", help="Target MQ: natsmq (the default) or rocksmq.")
 SetOption = typer.Option(None, "--set", help="natsmq.server.KEY=VALUE for the NATS target (repeatable).")
@@ -69,7 +71,7 @@ def register(app: typer.Typer) -> None:
         from migrator.verbs.plan import plan as make_plan
 
         env = ctx.obj
-        plan = make_plan(env, playbook, target=to or "natsmq", sets=parse_sets(set_ or []), out=out)
+        plan = make_plan(env, playbook, target=to or Mq.NATSMQ.value, sets=parse_sets(set_ or []), out=out)
         env.emit(plan.to_dict(), render_plan(plan, out))
         if plan.errors:
             raise Refused(f"preflight found {len(plan.errors)} problem(s); see the findings above",

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.migration.plan import Plan
+from migrator.mq import Mq
 from migrator.util.redact import redact_text
 from migrator.util.sizes import human_bytes
 
@@ -121,7 +122,7 @@ def _config_sources(settings: list[dict[str, Any]]) -> list[str]:
 
 
 def _target_store(store: dict[str, Any]) -> list[str]:
-    kind = "NATS store" if store["kind"] == "natsmq" else "RocksMQ"
+    kind = "NATS store" if store["kind"] == Mq.NATSMQ else "RocksMQ"
     where = " + ".join(store["paths"])
     if store["empty"]:
         return [f"target store ({kind}): {where}: empty"]
@@ -129,7 +130,7 @@ def _target_store(store: dict[str, Any]) -> list[str]:
     action = {"move-aside": "apply moves it aside (kept) before the restart", "keep": "Milvus runs on it now"}
     lines = [f"target store ({kind}): {where}: NOT empty, {human_bytes(contents.get('bytes_on_disk', 0))} on disk; "
              f"{action.get(store['action'], store['action'])}"]
-    if store["kind"] == "natsmq":
+    if store["kind"] == Mq.NATSMQ:
         lines.append(f"  {len(contents['streams'])} stream(s), oldest created {contents.get('oldest_stream_created') or '-'}, "
                      f"last written {contents.get('newest_write') or '-'}")
         for stream in contents["streams"]:

@@ -7,6 +7,8 @@ from typing import Optional
 
 import typer
 
+from migrator.mq import Mq
+
 DEFAULT_DIR = Path(".demo/sandbox")
 DirOption = typer.Option(DEFAULT_DIR, "--dir", help="Sandbox directory (configs, data, logs, playbook).")
 
@@ -30,7 +32,7 @@ def register(app: typer.Typer) -> None:
         from migrator.errors import BadInput
         from migrator.verbs import sandbox as verbs
 
-        if mq not in (None, "rocksmq", "natsmq"):
+        if mq not in (None, Mq.ROCKSMQ, Mq.NATSMQ):
             raise BadInput(f"--mq {mq}: must be rocksmq or natsmq")
         env = ctx.obj
         info = verbs.up(env, dir, mq=mq, proxy_port=proxy_port, metrics_port=metrics_port,

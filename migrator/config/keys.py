@@ -16,6 +16,7 @@ ROCKSMQ_PATH = "rocksmq.path"
 PROXY_PORT = "proxy.port"
 PROXY_HTTP = "proxy.http.enabled"
 NATSMQ_SERVER = "natsmq.server"
+NATSMQ_SERVER_PREFIX = f"{NATSMQ_SERVER}."  # every natsmq.server.* key starts so
 
 # mq.type values Milvus accepts (paramtable/component_param.go, mq factory).
 MQ_TYPES_BEFORE_2_6 = ("default", "pulsar", "kafka", "rocksmq", "natsmq")

@@ -29,6 +29,7 @@ from migrator.config.keys import (
 )
 from migrator.config.yamldoc import Leaf, YamlDocument, read_document
 from migrator.errors import BadInput, Refused
+from migrator.mq import Mq
 
 # From this release on Milvus pins its MQ in etcd (`<rootPath>/config/mqtype`) and has no natsmq.
 FIRST_PINNED_RELEASE = (2, 6, 0)
@@ -223,7 +224,7 @@ class EffectiveConfig:
         mq_type = (resolved.raw or "").strip()
         if mq_type != "default":
             return mq_type
-        for key, candidate in ((ROCKSMQ_PATH, "rocksmq"), ("pulsar.address", "pulsar"), ("kafka.brokerList", "kafka")):
+        for key, candidate in ((ROCKSMQ_PATH, Mq.ROCKSMQ.value), ("pulsar.address", "pulsar"), ("kafka.brokerList", "kafka")):
             if (self.get(key).raw or "").strip():
                 return candidate
         raise BadInput(f"mq.type is default ({resolved.source}) but rocksmq.path, pulsar.address and kafka.brokerList are all empty")

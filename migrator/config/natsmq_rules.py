@@ -21,6 +21,7 @@ from migrator.config.keys import (
 )
 from migrator.config.layers import EffectiveConfig
 from migrator.findings import Finding
+from migrator.mq import Mq
 
 MIN_PAYLOAD = 5 * 1024 * 1024  # Milvus splits inserts at pulsar.maxMessageSize, 5 MiB by default
 
@@ -41,9 +42,9 @@ def natsmq_findings(
     will. Paths are checked on this machine: for a container, pass the host view of the config.
     """
     values = _Values(effective, {(canonical_key(key) or key): value for key, value in changes.items()})
-    if target == "natsmq":
+    if target == Mq.NATSMQ:
         return _natsmq(values, port_is_free or _nats_can_bind) + _unknown_keys(effective, "error")
-    if target == "rocksmq":
+    if target == Mq.ROCKSMQ:
         return _rocksmq(values) + _unknown_keys(effective, "warning")
     raise ValueError(f"unknown target MQ {target!r}")
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping
 
+from migrator.mq import Mq
+
 SOURCE = "benchmarks/bench_scale.py on the sandbox (Milvus 2.3.5, 2 shared cores), 2026-11-30"
 
 # One restart: start, the log line, the stopped process's sessions, healthz (8-10 s whatever the
@@ -39,7 +41,7 @@ REPLAY_PER_MILLION_ROWS_S = 5.0
 FLUSH_S = 0.5
 FLUSH_PER_COLLECTION_S = 0.018
 # verify on NATS waits for every channel checkpoint to move (the first time tick on the new MQ).
-CHECKPOINTS_S = {"natsmq": 1.2, "rocksmq": 0.0}
+CHECKPOINTS_S = {Mq.NATSMQ: 1.2, Mq.ROCKSMQ: 0.0}
 # The probe's insert after the last restart (the probe collection is made before the first stop).
 FIRST_WRITE_S = 0.5
 
@@ -50,7 +52,7 @@ BUDGET_MARGIN_S = 60.0
 
 def _stop_s(mq: str, loaded: int, stop_deadline_s: float) -> float:
     # A RocksMQ standalone with loaded collections hangs in its graceful stop (docs/milvus.md).
-    return stop_deadline_s + 0.1 if mq == "rocksmq" and loaded else GRACEFUL_STOP_S
+    return stop_deadline_s + 0.1 if mq == Mq.ROCKSMQ and loaded else GRACEFUL_STOP_S
 
 
 def _reload_s(scale: Mapping[str, Any]) -> float:

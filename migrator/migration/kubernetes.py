@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from migrator.config.keys import MQ_TYPE
+from migrator.config.keys import MQ_TYPE, NATSMQ_SERVER_PREFIX
 from migrator.context import Environment
 from migrator.errors import Refused
 from migrator.findings import Finding
+from migrator.mq import Mq
 from migrator.playbook import KubernetesRuntimeSpec, LoadedPlaybook
 
 if TYPE_CHECKING:
@@ -82,11 +83,13 @@ def change_for(spec: KubernetesRuntimeSpec, target: str, natsmq: Mapping[str, An
     from ruamel.yaml import YAML
     from ruamel.yaml.scalarstring import LiteralScalarString
 
+    target = Mq(target).value  # a plain str: YAML cannot represent an enum member
+
     server = {"storeDir": natsmq_store_dir(natsmq), **{k: v for k, v in natsmq.items() if k != "storeDir"}}
     rollout = _kubectl(spec, "rollout", "status", f"deployment/{deployment_name(spec)}", f"--timeout={_ROLLOUT_TIMEOUT}")
     if spec.manager == "helm":
         values: dict[str, Any] = {"standalone": {"messageQueue": target, "persistence": {"enabled": True}}}
-        if target == "natsmq":
+        if target == Mq.NATSMQ:
             yaml = YAML()
             user_yaml = StringIO()
             yaml.dump({"natsmq": {"server": server}}, user_yaml)
@@ -104,7 +107,7 @@ def change_for(spec: KubernetesRuntimeSpec, target: str, natsmq: Mapping[str, An
     # old MQ's data stays beside it for a rollback.
     persistence = {"enabled": True, "persistentVolumeClaim": {"existingClaim": spec.claim()}}
     dependencies: dict[str, Any] = {"msgStreamType": target, target: {"persistence": persistence}}
-    config = {"natsmq": {"server": server}} if target == "natsmq" else {}
+    config = {"natsmq": {"server": server}} if target == Mq.NATSMQ else {}
     patch = {"spec": {"dependencies": dependencies, **({"config": config} if config else {})}}
     name = f"milvus-patch-{target}.json"
     kubectl_patch = _kubectl(spec, "patch", "milvus", spec.release, "--type", "merge", "--patch-file", str(out_dir / name))
@@ -169,7 +172,6 @@ def build_kubernetes_plan(
     from migrator.migration import preflight
     from migrator.migration.plan import Plan, PlannedStep
     from migrator.migration.planner import (
-        NATSMQ_SERVER,
         check_target,
         provenance,
         target_changes,
@@ -179,9 +181,10 @@ def build_kubernetes_plan(
 
     spec = loaded.spec
     check_target(target)
-    source = "rocksmq" if target == "natsmq" else "natsmq"
+    source = (Mq.ROCKSMQ if target == Mq.NATSMQ else Mq.NATSMQ).value
     changes = target_changes(target, spec.migration.natsmq, sets)
-    natsmq = {key.removeprefix(NATSMQ_SERVER): value for key, value in changes.items() if key.startswith(NATSMQ_SERVER)}
+    natsmq = {key.removeprefix(NATSMQ_SERVER_PREFIX): value for key, value in changes.items()
+              if key.startswith(NATSMQ_SERVER_PREFIX)}
     change = change_for(spec.runtime, target, natsmq, out_dir)
 
     findings: list[Finding] = []

@@ -20,16 +20,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from migrator.config.keys import MQ_TYPE, NATSMQ_SERVER_PREFIX
 from migrator.errors import BadInput, Refused
 from migrator.findings import LEVELS, Finding
+from migrator.mq import MIGRATABLE, Mq
 from migrator.util.files import MIB, read_bounded
 from migrator.util.redact import redact
 
 SCHEMA_VERSION = 2  # 2: the digest
 PLAN_LIMIT = 64 * MIB
-TARGETS = ("natsmq", "rocksmq")
-MQ_TYPE_KEY = "mq.type"
-NATSMQ_SERVER = "natsmq.server."
 
 
 @dataclass
@@ -160,13 +159,13 @@ def field_problems(plan: Plan, loaded: Any) -> list[str]:
     if Path(plan.playbook_path) != Path(loaded.path):
         problems.append(f"it was made from {plan.playbook_path}")
     for role, value in (("target_mq", plan.target_mq), ("source_mq", plan.source_mq)):
-        if value not in TARGETS:
+        if value not in MIGRATABLE:
             problems.append(f"{role} {value!r} is not natsmq or rocksmq")
-    if plan.changes.get(MQ_TYPE_KEY) != plan.target_mq:
-        problems.append(f"changes.{MQ_TYPE_KEY} is {plan.changes.get(MQ_TYPE_KEY)!r}, the target is {plan.target_mq!r}")
+    if plan.changes.get(MQ_TYPE) != plan.target_mq:
+        problems.append(f"changes.{MQ_TYPE} is {plan.changes.get(MQ_TYPE)!r}, the target is {plan.target_mq!r}")
     for key in plan.changes:
-        if key != MQ_TYPE_KEY and not (plan.target_mq == "natsmq" and key.startswith(NATSMQ_SERVER)):
-            problems.append(f"changes.{key}: a plan changes only {MQ_TYPE_KEY} and, to natsmq, {NATSMQ_SERVER}*")
+        if key != MQ_TYPE and not (plan.target_mq == Mq.NATSMQ and key.startswith(NATSMQ_SERVER_PREFIX)):
+            problems.append(f"changes.{key}: a plan changes only {MQ_TYPE} and, to natsmq, {NATSMQ_SERVER_PREFIX}*")
     try:
         version = parse_version(plan.milvus_version)
     except BadInput:

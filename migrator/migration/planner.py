@@ -14,7 +14,7 @@ from migrator.config import (
     config_files_for,
     plan_edit,
 )
-from migrator.config.keys import NATSMQ_DEFAULTS, ROCKSMQ_PATH
+from migrator.config.keys import NATSMQ_DEFAULTS, NATSMQ_SERVER_PREFIX, ROCKSMQ_PATH
 from migrator.config.layers import parse_release
 from migrator.context import Environment
 from migrator.errors import BadInput
@@ -23,9 +23,9 @@ from migrator.migration import preflight, road
 from migrator.migration.configstates import isolation_changes
 from migrator.migration.plan import Plan, PlannedStep, sha256_of
 from migrator.migration.steps.pipeline import forward_steps
+from migrator.mq import MIGRATABLE, Mq
 from migrator.playbook import LoadedPlaybook
 
-NATSMQ_SERVER = "natsmq.server."
 PLANNED_PRIVATE_PORT = 19539  # shown in the plan's diff only
 STORE_DIR = "natsmq.server.storeDir"
 
@@ -35,16 +35,16 @@ def layer_digests(config_dir: Path, version: str | None) -> dict[str, str | None
 
 
 def check_target(target: str) -> None:
-    if target not in preflight.TARGETS:
+    if target not in MIGRATABLE:
         raise BadInput(f"--to {target}: must be natsmq or rocksmq")
 
 
 def target_changes(target: str, natsmq: Mapping[str, Any], sets: Mapping[str, Any]) -> dict[str, Any]:
     changes: dict[str, Any] = {MQ_TYPE: target}
-    if target == "natsmq":
-        changes.update({f"{NATSMQ_SERVER}{key}": value for key, value in natsmq.items()})
+    if target == Mq.NATSMQ:
+        changes.update({f"{NATSMQ_SERVER_PREFIX}{key}": value for key, value in natsmq.items()})
     for key, value in sets.items():
-        if key != MQ_TYPE and not (target == "natsmq" and key.startswith(NATSMQ_SERVER)):
+        if key != MQ_TYPE and not (target == Mq.NATSMQ and key.startswith(NATSMQ_SERVER_PREFIX)):
             raise BadInput(f"--set {key}: only natsmq.server.* keys can be set, and only with --to natsmq")
         changes[key] = value
     return changes
@@ -104,7 +104,7 @@ def build_plan(
         "config_sources": [setting.to_dict() for setting in effective.mq_settings()],
         "scale": scale,
     }
-    if source == "rocksmq":
+    if source == Mq.ROCKSMQ:
         facts["rocksmq"] = _rocksmq_facts(loaded, effective, findings)
     findings += preflight.cleanup_findings(spec.migration)
     if spec.migration.backup:
@@ -117,7 +117,7 @@ def build_plan(
     if source != target:
         facts["target_store"] = store
         findings += preflight.target_store_findings(store)
-    if target == "natsmq":
+    if target == Mq.NATSMQ:
         planned = {key: changes.get(key, effective.get(key).value) for key in NATSMQ_DEFAULTS}
         findings += preflight.retention_findings(store, planned)
         if source != target:
@@ -163,7 +163,7 @@ def target_store(loaded: LoadedPlaybook, effective: EffectiveConfig, changes: Ma
     """The store the target MQ will start on, on this machine's side of the path map: what is in it and
     what apply does with it (`move-aside` when it is not empty; `keep` when Milvus runs on it already)."""
     spec = loaded.spec
-    if target == "natsmq":
+    if target == Mq.NATSMQ:
         from migrator.milvus.nats_store import read_store
 
         host = spec.host_path(str(changes.get(STORE_DIR, effective.get(STORE_DIR).value)))

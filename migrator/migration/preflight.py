@@ -19,10 +19,10 @@ from migrator.migration import road
 from migrator.migration.journal import DeploymentLock
 from migrator.milvus.etcd import mq_pin_key
 from migrator.milvus.nats_store import NANOS_PER_MINUTE
+from migrator.mq import MIGRATABLE, Mq
 from migrator.playbook import LoadedPlaybook
 from migrator.util.sizes import human_bytes
 
-TARGETS = ("natsmq", "rocksmq")
 RETENTION = "natsmq.server.retention"
 
 
@@ -52,11 +52,11 @@ def road_findings(version: str, source: str, target: str) -> list[Finding]:
     if release is None or road.is_pinned(release):
         return []
     findings = []
-    if target == "natsmq" and source != "natsmq":
+    if target == Mq.NATSMQ and source != Mq.NATSMQ:
         findings.append(Finding("warning", "road",
                                 "natsmq is deprecated since Milvus 2.5 (a CVE in its bundled nats-server) and removed in "
                                 "2.6: before any upgrade to 2.6 this deployment must come back to RocksMQ (see the road)"))
-    if source == "natsmq":
+    if source == Mq.NATSMQ:
         if release[:2] == (2, 5) and release < road.ROAD_START:
             findings.append(Finding("warning", "milvus.version",
                                     f"Milvus {version}: upgrade within 2.5 to {road.fmt(road.ROAD_START)} or later first, "
@@ -74,7 +74,7 @@ def target_store_findings(store: Mapping[str, Any] | None) -> list[Finding]:
         return []
     contents = store["contents"]
     where = ", ".join(store["paths"])
-    if store["kind"] == "natsmq":
+    if store["kind"] == Mq.NATSMQ:
         streams = contents.get("streams", [])
         what = (f"{len(streams)} JetStream stream(s), {human_bytes(contents.get('bytes_on_disk', 0))} on disk, "
                 f"created {contents.get('oldest_stream_created') or '?'}, last written {contents.get('newest_write') or '?'}")
@@ -96,7 +96,7 @@ def retention_findings(store: Mapping[str, Any] | None, planned: Mapping[str, An
     exists with other limits is refused ("stream name already in use") and Milvus panics at start
     (seen on 2.3.5). A store apply moves aside is no problem: its streams are created anew.
     """
-    if not store or store["kind"] != "natsmq" or store["empty"]:
+    if not store or store["kind"] != Mq.NATSMQ or store["empty"]:
         return []
     wanted = expected_stream_limits(planned)
     differing = sorted(stream["name"] for stream in store["contents"].get("streams", [])
@@ -149,7 +149,7 @@ def _limits(limits: Mapping[str, int]) -> str:
 
 
 def source_findings(source: str, target: str) -> list[Finding]:
-    if source not in TARGETS and source != target:
+    if source not in MIGRATABLE and source != target:
         return [Finding("error", MQ_TYPE, f"Milvus runs on {source}; this tool moves between rocksmq and natsmq")]
     return []
 
@@ -190,7 +190,7 @@ def container_mount_findings(loaded: LoadedPlaybook, environ: Mapping[str, str],
     spec = loaded.spec.runtime
     where = f"container {spec.container}" if spec.kind == "docker" else f"{spec.file}: service {spec.service}"
     data = {ROCKSMQ_PATH: str(effective.get(ROCKSMQ_PATH).value or "")}
-    if changes.get(MQ_TYPE) == "natsmq" or effective.mq_type() == "natsmq":
+    if changes.get(MQ_TYPE) == Mq.NATSMQ or effective.mq_type() == Mq.NATSMQ:
         data[NATS_STORE_DIR] = str(changes.get(NATS_STORE_DIR) or effective.get(NATS_STORE_DIR).value or "")
     return mount_findings(loaded, runtime.mounts(), where, edited, {k: v for k, v in data.items() if v})
 

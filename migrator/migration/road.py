@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from migrator.config.layers import FIRST_PINNED_RELEASE
+from migrator.mq import Mq
 
 FIRST_WITH_NATS = (2, 3, 0)
 ROAD_START = (2, 5, 16)  # the 2.6 upgrade guide's starting point
@@ -23,7 +24,7 @@ ALTER_WAL_PATH = "/management/wal/alter"
 ALTER_WAL_BODY = {"target_wal_name": "woodpecker"}
 WOODPECKER_STORAGE = "woodpecker.storage.type"
 ALTER_WAL_DONE = "WAL switch success"  # the 2.6 log line that says the switch is done
-MQ_NAMES = {"rocksmq": "RocksMQ", "natsmq": "NATS"}
+MQ_NAMES = {Mq.ROCKSMQ: "RocksMQ", Mq.NATSMQ: "NATS"}
 # What the tests run against a real Milvus; the 2.5.16 and 2.6 facts come from Milvus's docs and source.
 TESTED_LIVE = "Milvus 2.3.5 only; the 2.5/2.6 rules follow Milvus's upgrade guide and source"
 
@@ -88,12 +89,12 @@ def road_for(version: str, release: tuple[int, int, int] | None, source: str, ta
             RoadStep("alter-wal", "2.6 switches its MQ itself: AlterWAL, RocksMQ <-> Woodpecker, with the "
                      "preconditions below; a yaml or env edit of mq.type changes nothing", "optional")],
             alter_wal_for(deployment, source))
-    if source != "natsmq" and target != "natsmq":
+    if source != Mq.NATSMQ and target != Mq.NATSMQ:
         return None
     steps: list[RoadStep] = []
     below_start = release is not None and release < ROAD_START
     on_2_5 = release is not None and release[:2] == (2, 5)
-    going_to_nats = target == "natsmq" and source != "natsmq"
+    going_to_nats = target == Mq.NATSMQ and source != Mq.NATSMQ
     if going_to_nats:
         steps.append(RoadStep("to-nats", f"{MQ_NAMES.get(source, source)} -> NATS with this tool", "this plan"))
     if below_start and on_2_5:
@@ -104,7 +105,7 @@ def road_for(version: str, release: tuple[int, int, int] | None, source: str, ta
                      "the upgrades, so that they run on RocksMQ")
     else:
         back_text = f"NATS -> RocksMQ with this tool (`milvus-migrate plan --to rocksmq`), on Milvus {fmt(ROAD_START)} or later"
-    when = "later" if going_to_nats else "this plan" if target == "rocksmq" else "next"
+    when = "later" if going_to_nats else "this plan" if target == Mq.ROCKSMQ else "next"
     steps.append(RoadStep("nats-to-rocksmq", back_text, when))
     if below_start and not on_2_5:
         steps.append(RoadStep("upgrade-to-road-start", f"upgrade Milvus to {fmt(ROAD_START)} or later, keeping "
@@ -113,7 +114,7 @@ def road_for(version: str, release: tuple[int, int, int] | None, source: str, ta
                           "upgrade is not supported; 2.6 refuses natsmq)", "later"))
     steps.append(RoadStep("alter-wal", "on 2.6, if you want Woodpecker: AlterWAL, with the preconditions below",
                           "optional"))
-    return Road(version, source, target, steps, alter_wal_for(deployment, "rocksmq"))
+    return Road(version, source, target, steps, alter_wal_for(deployment, Mq.ROCKSMQ))
 
 
 def alter_wal_for(deployment: Deployment, mq_before_switch: str) -> dict[str, Any]:
@@ -130,8 +131,8 @@ def alter_wal_for(deployment: Deployment, mq_before_switch: str) -> dict[str, An
                      "etcd.use.embed is true: AlterWAL needs the etcd config source"),
         Precondition(f"{WOODPECKER_STORAGE} set (local or minio) in user.yaml", storage in ("local", "minio"),
                      f"set to {storage}" if storage else f"not set: add `{WOODPECKER_STORAGE}` to user.yaml before the call"),
-        Precondition("the MQ is RocksMQ, not NATS", mq_before_switch == "rocksmq",
-                     f"the MQ then: {mq_before_switch}" + ("" if mq_before_switch == "rocksmq" else
+        Precondition("the MQ is RocksMQ, not NATS", mq_before_switch == Mq.ROCKSMQ,
+                     f"the MQ then: {mq_before_switch}" + ("" if mq_before_switch == Mq.ROCKSMQ else
                                                           " (AlterWAL does not support natsmq)")),
     ]
     return {

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from migrator.config.keys import ROCKSMQ_PATH
 from migrator.errors import Refused
+from migrator.mq import Mq
 from migrator.util.files import fsync_path
 
 NATS_STORE_DIR = "natsmq.server.storeDir"
@@ -34,10 +35,10 @@ class Store:
 
 def store_of(mq: str, effective: object, host_path) -> Store:  # noqa: ANN001 - EffectiveConfig, Playbook.host_path
     """The store of `mq` as the config (`effective`) names it, mapped to this host."""
-    if mq == "rocksmq":
+    if mq == Mq.ROCKSMQ:
         data = host_path(str(effective.get(ROCKSMQ_PATH).value).rstrip("/"))  # type: ignore[attr-defined]
         return Store(mq, (data, data.with_name(data.name + META_KV_SUFFIX)))
-    if mq == "natsmq":
+    if mq == Mq.NATSMQ:
         return Store(mq, (host_path(str(effective.get(NATS_STORE_DIR).value)),))  # type: ignore[attr-defined]
     raise Refused(f"mq {mq}: this tool moves between rocksmq and natsmq")
 

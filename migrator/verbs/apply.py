@@ -10,6 +10,7 @@ from migrator.context import Environment
 from migrator.errors import BadInput, MigrateError, Refused
 from migrator.migration.journal import UNFINISHED, DeploymentLock, Journal, Phase, RunStatus, new_run_id
 from migrator.migration.plan import Plan, check_fresh
+from migrator.mq import Mq
 from migrator.playbook import LoadedPlaybook, load_playbook
 from migrator.verbs.deployment import (
     check_recorded_run,
@@ -64,7 +65,7 @@ def apply(
         refuse_flags_beside_a_plan(saved, plan_path, playbook_path=playbook_path, target=target, sets=sets or {})
     loaded = load_playbook(playbook_path if playbook_path is not None else Path(saved.playbook_path))
     if loaded.spec.runtime.kind == "kubernetes":
-        return _apply_kubernetes(env, loaded, plan_path=plan_path, target=target or "natsmq", sets=sets or {},
+        return _apply_kubernetes(env, loaded, plan_path=plan_path, target=target or Mq.NATSMQ.value, sets=sets or {},
                                  yes=yes, dry_run=dry_run, resume=resume)
     with nothing_changed_yet():
         deployment = deployment_for(env, loaded)
@@ -87,7 +88,7 @@ def apply(
             if previous is not None and previous.status in UNFINISHED and not dry_run:
                 raise Refused(f"an earlier migration is {previous.status} ({deployment.journal_path})",
                               hint="`milvus-migrate apply --resume` continues it, `milvus-migrate rollback` undoes it")
-            plan = fresh_plan(env, loaded, plan_path, target or "natsmq", sets)
+            plan = fresh_plan(env, loaded, plan_path, target or Mq.NATSMQ.value, sets)
             if plan.nothing_to_do:
                 return {"status": str(RunStatus.DONE), "message": f"Milvus already runs on {plan.target_mq}: nothing to do"}
             if not dry_run:

@@ -8,6 +8,7 @@ from typing import Any
 from migrator.context import Environment
 from migrator.errors import BadInput, Refused
 from migrator.findings import Finding, errors
+from migrator.mq import Mq
 
 # What `config show` lists: the keys the migration reads or writes.
 SHOWN_KEYS = (
@@ -73,14 +74,14 @@ def plan_changes(effective: Any, target: str | None, assignments: list[str]) -> 
     effective.check()
     edit = plan_edit(effective, changes)
     mq_after = str(edit.changes.get(MQ_TYPE, effective.mq_type()))
-    findings = natsmq_findings(effective, edit.changes, mq_after) if mq_after in ("natsmq", "rocksmq") else []
+    findings = natsmq_findings(effective, edit.changes, mq_after) if mq_after in (Mq.NATSMQ, Mq.ROCKSMQ) else []
     natsmq_keys = {key for key in edit.changes if key.startswith("natsmq.server.")}
-    if natsmq_keys and mq_after != "natsmq":
+    if natsmq_keys and mq_after != Mq.NATSMQ:
         # Settings written for a later switch are checked too (a port -5 is wrong on any MQ); only
         # the keys set, and no port-in-use check: nothing listens on it until the switch.
-        later = natsmq_findings(effective, edit.changes, "natsmq", port_is_free=lambda port: True)
+        later = natsmq_findings(effective, edit.changes, Mq.NATSMQ.value, port_is_free=lambda port: True)
         findings += [finding for finding in later if finding.key in natsmq_keys]
-    if mq_after == "natsmq":
+    if mq_after == Mq.NATSMQ:
         findings += _retention_findings(effective, edit.changes)
     return edit, findings
 
@@ -108,7 +109,7 @@ def _retention_findings(effective: Any, changes: dict[str, object]) -> list[Find
 
     planned = {key: changes.get(key, effective.get(key).value) for key in NATSMQ_DEFAULTS}
     store = read_store(Path(str(planned["natsmq.server.storeDir"])))
-    return retention_findings({"kind": "natsmq", "paths": [str(store.path)], "empty": store.empty,
+    return retention_findings({"kind": Mq.NATSMQ.value, "paths": [str(store.path)], "empty": store.empty,
                                "contents": store.to_dict(), "action": "keep"}, planned)
 
 

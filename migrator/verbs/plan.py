@@ -7,6 +7,7 @@ from typing import Any, Mapping
 
 from migrator.context import Environment
 from migrator.migration.plan import Plan
+from migrator.mq import Mq
 from migrator.playbook import LoadedPlaybook, load_playbook
 from migrator.verbs.deployment import deployment_for
 
@@ -18,7 +19,7 @@ def parse_sets(assignments: list[str]) -> dict[str, Any]:
     return dict(parse_assignment(item) for item in assignments)
 
 
-def plan(env: Environment, playbook_path: Path, *, target: str = "natsmq", sets: Mapping[str, Any] | None = None,
+def plan(env: Environment, playbook_path: Path, *, target: str = Mq.NATSMQ.value, sets: Mapping[str, Any] | None = None,
          out: Path | None = None) -> Plan:
     return plan_for(env, load_playbook(playbook_path), target=target, sets=sets or {}, out=out)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from migrator.context import Environment
+from migrator.mq import Mq
 
 
 def check(env: Environment, file: Path) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def summarize(spec: Any, environ: Mapping[str, str]) -> dict[str, Any]:  # noqa:
         from migrator.migration.kubernetes import change_for
 
         out_dir = spec.migration.state_dir / "kubernetes"
-        summary["kubernetes_change"] = change_for(spec.runtime, "natsmq", spec.migration.natsmq, out_dir).to_dict()
+        summary["kubernetes_change"] = change_for(spec.runtime, Mq.NATSMQ.value, spec.migration.natsmq, out_dir).to_dict()
     if spec.runtime.kind == "compose" and spec.runtime.file.exists():
         summary["config_mounts"] = compose_config_mounts(spec, environ)
     return summary

@@ -12,6 +12,7 @@ from typing import Iterator
 
 from migrator.context import Environment
 from migrator.errors import BadInput, Refused
+from migrator.mq import Mq
 from migrator.runtime.base import StartFailed, StopResult
 from migrator.runtime.process import ProcessRuntime
 from migrator.sandbox import binaries, configure
@@ -148,7 +149,7 @@ def up(
             env.log.info("sandbox.binaries", bin_dir=str(bin_dir), unpacked=unpacked,
                          seconds=round(time.monotonic() - started, 2))
             ports = _choose_ports({"proxy": proxy_port, "metrics": metrics_port, "nats": nats_port})
-            state = SandboxState(bin_dir=str(bin_dir), ports=ports, mq=mq or "rocksmq")
+            state = SandboxState(bin_dir=str(bin_dir), ports=ports, mq=mq or Mq.ROCKSMQ.value)
             for path in (layout.config_dir, layout.log_dir, layout.data_dir, layout.run_dir):
                 path.mkdir(parents=True, exist_ok=True)
             layout.etcd_yaml.write_text(configure.etcd_yaml_text(layout, ports))

@@ -7,6 +7,7 @@ from typing import Any
 
 from migrator.context import Environment
 from migrator.migration.journal import Journal, RunStatus
+from migrator.mq import Mq
 from migrator.verbs.deployment import (
     open_deployment,
     recorded_plan,
@@ -30,7 +31,7 @@ def verify(env: Environment, playbook_path: Path) -> dict[str, Any]:
         ctx = run_context(env, deployment, plan, scratch, dry_run=True)
         effective_mq = ctx.effective().mq_type()
         result: dict[str, Any] = {"mq_type_configured": effective_mq, "checks": []}
-        if effective_mq == "natsmq":
+        if effective_mq == Mq.NATSMQ:
             result["checks"].append(checks.check_nats(ctx))
         with ctx.milvus() as milvus:
             current = milvus.snapshot(deadline_s=ctx.deadlines.verify_s)

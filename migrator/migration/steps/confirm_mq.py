@@ -9,6 +9,7 @@ from migrator.errors import NotRolledBack
 from migrator.migration.steps.base import RunContext
 from migrator.migration.stores import NATS_STORE_DIR
 from migrator.milvus.logs import Position, wait_for_mq
+from migrator.mq import Mq
 
 
 def confirm_mq(ctx: RunContext, mq: str, start_step: str) -> str:
@@ -24,7 +25,7 @@ def confirm_mq(ctx: RunContext, mq: str, start_step: str) -> str:
         )
     finally:
         follower.close()
-    if mq == "natsmq":
+    if mq == Mq.NATSMQ:
         store = ctx.playbook.host_path(str(ctx.effective().get(NATS_STORE_DIR).value))
         if not (store / "jetstream").is_dir():
             raise NotRolledBack(f"Milvus logged natsmq but {store / 'jetstream'} does not exist")

@@ -42,6 +42,7 @@ from migrator.migration.steps import (
     verify,
 )
 from migrator.migration.steps.base import RunContext, Step
+from migrator.mq import Mq
 
 
 def _config(step_id: str, state: str, description: str) -> Step:
@@ -92,7 +93,7 @@ def _restart(prefix: str, mq: str, *, stop_steps: tuple[str, ...], public: bool)
 def _verify(step_id: str, mq: str, *, start_step: str, positions_steps: tuple[str, ...], snapshot_step: str) -> Step:
     return Step(step_id, f"{mq} carries Milvus: every channel checkpoint a {mq} position, counts equal the "
                 "snapshot, every loaded collection answers a Strong count"
-                + (", one JetStream stream per channel" if mq == "natsmq" else ""),
+                + (", one JetStream stream per channel" if mq == Mq.NATSMQ else ""),
                 lambda ctx: verify.verify(ctx, mq=mq, step_id=step_id, start_step=start_step,
                                           positions_steps=positions_steps, snapshot_step=snapshot_step),
                 would=lambda ctx: f"check the {mq} streams, checkpoints and counts")
@@ -130,11 +131,11 @@ def forward_steps(plan: Plan, playbook: Any) -> list[Step]:
         *_restart("public-", target, stop_steps=("stop-target",), public=True),
         _check_writes("check-writes"),
     ]
-    if source == "rocksmq" and playbook.migration.backup:
+    if source == Mq.ROCKSMQ and playbook.migration.backup:
         steps.append(Step("backup", "back up rocksmq.path and its _meta_kv with a manifest", backup.backup,
                           would=lambda ctx: "copy rocksmq.path and rocksmq.path_meta_kv to the backup dir",
                           after_switch=True))
-    if source == "rocksmq" and playbook.migration.cleanup:
+    if source == Mq.ROCKSMQ and playbook.migration.cleanup:
         steps.append(Step("clean-up", "remove rocksmq.path and its _meta_kv (after the verified backup)",
                           clean_up.cleanup, would=lambda ctx: "remove rocksmq.path and rocksmq.path_meta_kv",
                           after_switch=True))

@@ -18,6 +18,7 @@ from typing import Any, Iterable
 from migrator.errors import NotRolledBack
 from migrator.migration.steps.base import RunContext
 from migrator.milvus.client import CollectionFacts, Snapshot
+from migrator.mq import Mq
 
 _VCHANNEL_COLLECTION = re.compile(r"_(?P<collection>\d+)v(?P<shard>\d+)$")
 # A NATS stream sequence stays far below this; a RocksMQ id (physical ms << 18) is ~2**58.
@@ -106,9 +107,9 @@ def checkpoint_problems(checkpoints: Iterable[Any], collections: Iterable[Collec
         old_id, old_ts = before.get(checkpoint.vchannel, (None, -1))
         if checkpoint.timestamp <= old_ts:
             problems.append(f"{checkpoint.vchannel} ({collection.key}): checkpoint not moved since the switch")
-        elif mq == "natsmq" and checkpoint.msg_id >= _NATS_SEQUENCE_LIMIT:
+        elif mq == Mq.NATSMQ and checkpoint.msg_id >= _NATS_SEQUENCE_LIMIT:
             problems.append(f"{checkpoint.vchannel} ({collection.key}): position {checkpoint.msg_id} is not a NATS sequence")
-        elif mq == "rocksmq" and (checkpoint.msg_id < _NATS_SEQUENCE_LIMIT or checkpoint.msg_id == old_id):
+        elif mq == Mq.ROCKSMQ and (checkpoint.msg_id < _NATS_SEQUENCE_LIMIT or checkpoint.msg_id == old_id):
             problems.append(f"{checkpoint.vchannel} ({collection.key}): position {checkpoint.msg_id} is not one "
                             "of the new RocksMQ store")
     for collection in wanted.values():
@@ -196,7 +197,7 @@ def verify(ctx: RunContext, *, mq: str, step_id: str, start_step: str, positions
            snapshot_step: str) -> str:
     snapshot = Snapshot.from_dict(ctx.journal.recall(snapshot_step, "snapshot"))
     parts = []
-    if mq == "natsmq":
+    if mq == Mq.NATSMQ:
         parts.append(check_nats(ctx, start_step))
     parts.append(wait_for_checkpoints(ctx, mq, positions_steps))
     counts = compare_counts(ctx, snapshot, isolated=True)

@@ -22,6 +22,7 @@ from migrator.errors import NotRolledBack
 from migrator.milvus.logs.followers import FileFollower, Follower
 from migrator.milvus.logs.parse import parse_line
 from migrator.milvus.logs.position import Position
+from migrator.mq import Mq
 
 
 class MqNotConfirmed(NotRolledBack):
@@ -50,7 +51,7 @@ MSG_NMQ_FAILED = "initialize nmq failed"
 MSG_ROCKSMQ_OK = "init rocksmq msgstream success"
 # Cheap substring test first: most lines of a busy log are never parsed.
 _INTERESTING = (MSG_INIT_MQ, MSG_NMQ_FINISHED, MSG_NMQ_FAILED, MSG_ROCKSMQ_OK, "FATAL", "PANIC")
-_CONFIRMATION = {"natsmq": MSG_NMQ_FINISHED, "rocksmq": MSG_ROCKSMQ_OK}
+_CONFIRMATION = {Mq.NATSMQ: MSG_NMQ_FINISHED, Mq.ROCKSMQ: MSG_ROCKSMQ_OK}
 _NATS_PORT = re.compile(r"nats://[^:/\s]+:(\d+)")
 
 
@@ -162,12 +163,12 @@ class _MqProof:
             self.nats_client_url = str(fields.get("client-url", "")) or None
             port = _NATS_PORT.search(self.nats_client_url or "")
             self.nats_port = int(port.group(1)) if port else None
-            if self.target == "natsmq":
+            if self.target == Mq.NATSMQ:
                 self.confirm_line = self.confirm_line or line
         elif message == MSG_ROCKSMQ_OK:
             self.evidence.append(line)
             self.rocksmq_path = fields.get("path")
-            if self.target == "rocksmq":
+            if self.target == Mq.ROCKSMQ:
                 self.confirm_line = self.confirm_line or line
         if self.init_line is None or self.confirm_line is None:
             return None

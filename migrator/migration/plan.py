@@ -18,7 +18,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
+
+from typing_extensions import TypedDict
 
 from migrator.config.keys import MQ_TYPE, NATSMQ_SERVER_PREFIX
 from migrator.errors import BadInput, Refused
@@ -29,6 +31,76 @@ from migrator.util.redact import redact
 
 SCHEMA_VERSION = 2  # 2: the digest
 PLAN_LIMIT = 64 * MIB
+
+
+# The plan's typed parts. TypedDicts: they stay the plain JSON mappings the digest is computed over
+# (same keys, same bytes), while loading names a missing or mistyped field (BadInput, exit 2).
+# pydantic reads each class's __pydantic_config__: a key no version of the tool writes is refused.
+_STRICT_KEYS = {"extra": "forbid"}
+
+
+class SnapshotCollection(TypedDict):
+    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
+    database: str
+    name: str
+    loaded: bool
+    rows: int
+    key: str
+
+
+class PlanSnapshot(TypedDict):
+    """What Milvus answered when the plan was made (milvus/client.py Snapshot.to_dict)."""
+
+    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
+    version: str
+    collections: list[SnapshotCollection]
+
+
+class NoSnapshot(TypedDict):
+    """A Kubernetes plan made while Milvus was unreachable (migration/kubernetes.py)."""
+
+    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
+
+
+class ForceDenyFact(TypedDict):
+    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
+    value: bool
+    source: str
+
+
+class MqPinFact(TypedDict):
+    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
+    key: str
+    value: Optional[str]
+
+
+class PlanFacts(TypedDict, total=False):
+    """What the planner found (migration/planner.py, kubernetes.py); each key only when it applies."""
+
+    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
+    mq_type_source: str  # where mq.type comes from
+    force_deny: ForceDenyFact
+    etcd: Optional[str]  # why etcd was or was not read
+    config_sources: list[dict[str, Any]]  # EffectiveConfig.mq_settings, each to_dict()
+    scale: dict[str, Any]  # MilvusAdapter.scale
+    rocksmq: dict[str, Any]  # the RocksMQ store found (planner._rocksmq_facts)
+    road: Optional[dict[str, Any]]  # road.Road.to_dict
+    target_store: dict[str, Any]  # planner.target_store
+    mq_pin: MqPinFact  # 2.6: the MQ pinned in etcd
+    kubernetes: dict[str, Any]  # kubernetes.KubernetesChange.to_dict, with manager, out_dir, run_kubectl
+
+
+class Estimate(TypedDict, total=False):
+    """The write-downtime estimate, the budget and the rollback's bound (migration/costs.py)."""
+
+    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
+    write_downtime_s: float
+    parts: dict[str, float]
+    reload_s: float
+    write_downtime_budget_s: float
+    budget_from: str
+    rollback_budget_s: float
+    basis: str
 
 
 @dataclass
@@ -52,11 +124,11 @@ class Plan:
     isolation_target: str  # the file(s) the isolated restarts edit (client port, HTTP API)
     isolation_diff: str  # what an isolated restart of the source changes
     layers: dict[str, str | None]  # config file path -> sha256 (None: absent)
-    snapshot: dict[str, Any]
-    facts: dict[str, Any] = field(default_factory=dict)
+    snapshot: PlanSnapshot | NoSnapshot
+    facts: PlanFacts = field(default_factory=lambda: PlanFacts())
     findings: list[Finding] = field(default_factory=list)
     steps: list[PlannedStep] = field(default_factory=list)
-    estimate: dict[str, Any] = field(default_factory=dict)
+    estimate: Estimate = field(default_factory=lambda: Estimate())
     schema_version: int = SCHEMA_VERSION
     digest: str = field(default="", compare=False)  # set in to_dict(); checked in from_dict()
 

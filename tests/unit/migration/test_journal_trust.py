@@ -168,3 +168,35 @@ def test_a_journal_plan_of_another_playbook_is_refused_before_a_rollback(tmp_pat
     _write_raw(tmp_path, raw)
     result = run_cli(["rollback", "-p", str(playbook), "--yes"])
     assert result.exit_code == ExitCode.BAD_INPUT and "config_target /etc/passwd" in result.stderr, result.stderr
+
+
+# --- the plan's typed parts (issue 20, finding 9) ----------------------------------------------------
+
+
+def _resealed(raw: dict, **changes: object) -> dict:
+    from migrator.migration.plan import digest_of
+
+    content = {key: value for key, value in {**raw, **changes}.items() if key != "digest"}
+    return {**content, "digest": digest_of(content)}
+
+
+@pytest.mark.parametrize("field, change", [
+    ("snapshot", {"snapshot": {"version": "v2.3.5"}}),  # no collections
+    ("snapshot", {"snapshot": {"version": "v2.3.5", "collections": [{"name": "a"}]}}),
+    ("estimate.write_downtime_budget_s", {"estimate": {"write_downtime_budget_s": "soon"}}),
+    ("facts.force_deny", {"facts": {"force_deny": True}}),
+    ("facts.surprise", {"facts": {"surprise": 1}}),
+])
+def test_a_plan_missing_or_mistyping_a_field_is_bad_input_naming_it(tmp_path: Path, field: str, change: dict) -> None:
+    playbook = offline_playbook(tmp_path)
+    plan = make_plan(tmp_path, tmp_path / "configs" / "milvus.yaml")
+    (tmp_path / "plan.json").write_text(json.dumps(_resealed(plan.to_dict(), **change)))
+    result = run_cli(["apply", str(tmp_path / "plan.json"), "--yes"])
+    assert result.exit_code == ExitCode.BAD_INPUT and field in result.stderr, result.stderr
+    # The same plan inside a journal: status and rollback say so too.
+    _journal(tmp_path)
+    _write_raw(tmp_path, {**_raw(tmp_path), "plan": _resealed(plan.to_dict(), **change)})
+    for args in (["status", "-p", str(playbook)], ["rollback", "-p", str(playbook), "--yes"]):
+        result = run_cli(args)
+        assert result.exit_code == ExitCode.BAD_INPUT and field in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr

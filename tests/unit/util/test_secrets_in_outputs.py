@@ -43,11 +43,11 @@ def test_a_saved_plan_holds_no_secret(tmp_path: Path) -> None:
     layer = tmp_path / "milvus.yaml"
     layer.write_text("mq:\n  type: rocksmq\n")
     plan = make_plan(tmp_path, layer)
-    plan.facts["milvus"] = {"uri": URI, "token": "s3cr3t-token"}
+    plan.facts["kubernetes"] = {"uri": URI, "token": "s3cr3t-token"}
     plan.config_diff = f"+  address: {URI}\n"
     out = tmp_path / "plan.json"
     plan.save(out)
     text = out.read_text()
     assert SECRET not in text and "s3cr3t-token" not in text
-    assert Plan.load(out).facts["milvus"]["token"] == "***"
+    assert Plan.load(out).facts["kubernetes"]["token"] == "***"
     assert SECRET not in json.dumps(plan.to_dict())

@@ -23,8 +23,10 @@ test: $(STAMP)
 	bash scripts/install-container-engine.sh
 	$(BIN)/python -m pytest tests
 
+# Every test that needs no Milvus, a file per worker process (FAST_JOBS=1 runs them in one).
+FAST_JOBS ?= auto
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not milvus" tests
+	$(BIN)/python -m pytest -m "not milvus" -n $(FAST_JOBS) --dist loadfile tests
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

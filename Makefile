@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test test-fast bench clean
+.PHONY: demo test test-fast mutations bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,15 @@ test: $(STAMP)
 	bash scripts/install-container-engine.sh
 	$(BIN)/python -m pytest tests
 
+# Every test that needs no Milvus, a file per worker process (FAST_JOBS=1 runs them in one).
+FAST_JOBS ?= auto
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not milvus" tests
+	$(BIN)/python -m pytest -m "not milvus" -n $(FAST_JOBS) --dist loadfile tests
+
+# Breaks the checks that keep data safe, one at a time in a copy of the tree, and says which fast
+# test caught each (docs/testing.md).
+mutations: $(STAMP)
+	$(BIN)/python scripts/mutations.py
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

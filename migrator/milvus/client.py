@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
+from urllib.parse import urlsplit
 
 from migrator.errors import NotRolledBack
 from migrator.util.redact import redact_text
@@ -125,6 +127,27 @@ def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay:
         delay = min(delay * 2, max_delay)
 
 
+def refused_address(uri: str) -> str | None:
+    """The uri's `host:port` when a TCP connect there is refused at once, else None. pymilvus waits
+    out its whole timeout on such an address (gRPC reconnects in the background), which tells
+    nothing more. Only a refusal counts: an address that is unreachable, filtered or slow is left
+    to pymilvus and its deadline."""
+    parts = urlsplit(uri)
+    try:
+        host, port = parts.hostname, parts.port or (443 if parts.scheme == "https" else 19530)
+    except ValueError:  # a port that is no number: pymilvus says what is wrong with the uri
+        return None
+    if parts.scheme not in ("http", "https", "tcp", "grpc") or not host:
+        return None
+    try:
+        socket.create_connection((host, port), timeout=1.0).close()
+    except ConnectionRefusedError:
+        return f"{host}:{port}"
+    except OSError:
+        return None
+    return None
+
+
 def _left(until: float) -> float:
     """Seconds to a time.monotonic() instant, at least a moment: a call is made once more at worst."""
     return max(until - time.monotonic(), 0.5)
@@ -148,8 +171,9 @@ class MilvusAdapter:
         self._lock = threading.Lock()  # the counts share the adapter across threads
 
     def client(self, database: str = "default") -> Any:
-        """The client of `database`, connected on first use; a connection refused while Milvus comes
-        up is retried until the adapter's timeout. Each adapter has connections of its own
+        """The client of `database`, connected on first use. A connection refused is retried until
+        the adapter's timeout while `alive` says the Milvus process is there (coming up after a
+        restart); without `alive` it fails at once. Each adapter has connections of its own
         (`dedicated`): pymilvus shares one per address otherwise, and repairs a shared one under a
         process-wide lock, so another thread's failing client (the client view, a frozen Milvus)
         would hold this one up."""
@@ -158,9 +182,17 @@ class MilvusAdapter:
                 from pymilvus import MilvusClient
 
                 def connect() -> Any:
+                    refused = refused_address(self.uri)
+                    if refused is not None:  # transient: retried while `alive` says Milvus is starting
+                        raise ConnectionRefusedError(f"connection refused: nothing listens on {refused} yet")
                     return MilvusClient(uri=self.uri, token=self._token, db_name=database, timeout=self._timeout,
                                         dedicated=True)
 
+                # Without `alive` nothing says Milvus is coming: a refusal is the answer, at once.
+                refused = refused_address(self.uri) if self.alive is None else None
+                if refused is not None:
+                    raise MilvusUnavailable(f"cannot connect to Milvus at {redact_text(self.uri)}: "
+                                            f"connection refused, nothing listens on {refused}")
                 try:
                     self._clients[database] = retry(connect, deadline_s=self._timeout, what="connect",
                                                     alive=self.alive, first_delay=0.2, max_delay=1.0)

@@ -66,13 +66,20 @@ def test_round_trip_under_load_loses_no_acknowledged_write(fresh_sandbox: Sandbo
         assert run_cli(["plan", "--playbook", str(fresh_sandbox.playbook), "--out", str(plan_file)]).exit_code == 0
         code, events = run_tool("apply", str(plan_file), "--yes")
         assert code == 0, events[-3:]
+        on_nats = time.time()
         forward = report_of(events)
         assert mq_in_use(fresh_sandbox) == ("natsmq", "natsmq")
+        # Clients wrote to NATS (and the judge below finds those writes again on RocksMQ).
+        load.wait_for_acknowledged(on_nats)
+        assert mq_in_use(fresh_sandbox) == ("natsmq", "natsmq")
+        leaving_nats = time.time()
         code, events = run_tool("rollback", "--playbook", str(fresh_sandbox.playbook), "--yes")
         assert code == 0, events[-3:]
         back = report_of(events)
         problems = load.judge()
     assert problems == []
+    on_nats_acknowledged = load.acknowledged_by_writer(on_nats, leaving_nats)
+    assert min(on_nats_acknowledged.values()) >= 3, f"writes acknowledged on NATS: {on_nats_acknowledged}"
     assert load.grpc.ledger.refused and load.http.ledger.refused, "the clients never met the restarts"
     assert mq_in_use(fresh_sandbox) == ("rocksmq", "rocksmq")
     assert seed_counts(fresh_sandbox) == EXPECTED
@@ -138,8 +145,12 @@ def test_the_tool_killed_at_step_boundaries_resumes_and_loses_nothing(fresh_sand
             if sig == signal.SIGTERM:
                 assert journal.status == "interrupted"
         code, events = run_tool("apply", "--playbook", str(fresh_sandbox.playbook), "--yes", "--resume")
+        on_nats = time.time()
+        load.wait_for_acknowledged(on_nats)
         problems = load.judge()
     assert code == 0, events[-3:]
+    on_nats_acknowledged = load.acknowledged_by_writer(on_nats)
+    assert min(on_nats_acknowledged.values()) >= 3, f"writes acknowledged on NATS: {on_nats_acknowledged}"
     assert Journal.load(journal_path).status == "done"
     assert problems == []
     assert mq_in_use(fresh_sandbox) == ("natsmq", "natsmq")

@@ -333,12 +333,19 @@ class DdlProber(threading.Thread):
         self.dropped: list[str] = []
         self.outcomes: list[Outcome] = []
         self._stopping = threading.Event()
+        self.crashed: BaseException | None = None
 
     def stop(self) -> None:
         self._stopping.set()
         self.join(timeout=60)
 
     def run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as error:  # noqa: BLE001 - surfaced by the test through `crashed`
+            self.crashed = error
+
+    def _loop(self) -> None:
         client = _client(self.uri)
         number = 0
         while not self._stopping.is_set():
@@ -363,13 +370,15 @@ class DdlProber(threading.Thread):
         client.close()
 
     def problems(self, uri: str) -> list[str]:
+        """What went wrong: the prober died, an acknowledged create was lost or a drop undone."""
+        died = [f"{self.name} crashed: {self.crashed!r}"] if self.crashed else []
         client = _client(uri, 60.0)
         try:
             existing = set(client.list_collections())
         finally:
             client.close()
         kept = [name for name in self.created if name not in self.dropped]
-        return ([f"acknowledged create of {name} lost" for name in kept if name not in existing]
+        return (died + [f"acknowledged create of {name} lost" for name in kept if name not in existing]
                 + [f"acknowledged drop of {name} undone" for name in self.dropped if name in existing])
 
 
@@ -404,7 +413,19 @@ class Clients:
             f"default.{name}" for name in self.ddl.created}
 
     def acknowledged_after(self, moment: float) -> int:
-        return sum(1 for writer in (self.grpc, self.http) for o in writer.ledger.outcomes if o.ok and o.at > moment)
+        return sum(self.acknowledged_by_writer(moment).values())
+
+    def acknowledged_by_writer(self, start: float, end: float = float("inf")) -> dict[str, int]:
+        """How many writes each writer got acknowledged between two time.time() instants."""
+        return {writer.name: sum(1 for o in writer.ledger.outcomes if o.ok and start < o.at < end)
+                for writer in (self.grpc, self.http)}
+
+    def wait_for_acknowledged(self, since: float, each: int = 3, wait_s: float = 60.0) -> dict[str, int]:
+        """Give every writer up to `wait_s` to get `each` writes acknowledged after `since`; the counts."""
+        until = time.monotonic() + wait_s
+        while min((counts := self.acknowledged_by_writer(since)).values()) < each and time.monotonic() < until:
+            time.sleep(0.2)
+        return counts
 
     def judge(self) -> list[str]:
         """Every problem the ledgers find (empty: nothing acknowledged was lost)."""

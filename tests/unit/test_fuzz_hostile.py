@@ -143,10 +143,11 @@ def test_any_manifest_never_authorises_a_deletion_or_a_restore(workdir, live_roc
     live_before = _tree(live_rocksmq.parent)
     _only_migrate_errors(lambda: verify_backup(backup))
     # A mutated manifest still describing the live data exactly would be a valid one: the only
-    # change left is in a field clean does not read (e.g. created_at); then the delete is right.
+    # change left is in a field clean does not read (e.g. created_at). Then the delete is right only
+    # if that very backup, not the good one, gives back everything that was deleted.
     deleted = _only_migrate_errors(lambda: clean(live_rocksmq, backup_dir=backup))
     if deleted is not None:
-        restore_backup(workdir / "good-backup", live_rocksmq)
+        restore_backup(backup, live_rocksmq)
         # RocksDB's LOCK holds nothing and is not backed up: everything else is back, byte for byte.
         assert _tree(live_rocksmq.parent) == {k: v for k, v in live_before.items() if not k.endswith("/LOCK")}
         for part in (live_rocksmq, live_rocksmq.with_name("rdb_data_meta_kv")):

@@ -39,16 +39,30 @@ def step(step_id: str) -> Step:
     return Step(step_id, f"what {step_id} does", lambda ctx: f"{step_id} done")
 
 
-def test_live_line_shows_elapsed_time_and_how_long_writes_are_denied(tmp_path: Path) -> None:
+class Clock:
+    """time.time and time.monotonic, standing still until moved on."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_live_line_shows_elapsed_time_and_how_long_writes_are_denied(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr(time, "time", clock)
+    monkeypatch.setattr(time, "monotonic", clock)
     screen = Terminal()
     display = LiveProgress(screen, colour=True)
     display.follow(journal_denied_since(tmp_path, 42))
     display.start(3, 12, step("flush-all"))
-    time.sleep(1.3)  # a few redraws of the live line
-    display.end(step("flush-all"), "FlushAll done", 1.3)
+    clock.now += 1.3
+    display.end(step("flush-all"), "FlushAll done", 1.3)  # the live line is drawn once more as it stops
     plain = _ANSI.sub("", screen.getvalue())
     assert "[3/12] flush-all: what flush-all does" in plain
-    assert re.search(r"flush-all does\s+1\.\d s\s+writes denied for 43 s", plain), plain
+    assert re.search(r"flush-all does\s+1\.3 s\s+writes denied for 43 s", plain), plain
     assert "+ [3/12] flush-all: FlushAll done (1.3 s)  writes denied for 43 s" in plain
     assert _COLOUR.search(screen.getvalue())  # green tick line, yellow deny
 
@@ -57,7 +71,6 @@ def test_no_color_keeps_the_live_line_without_colours(tmp_path: Path) -> None:
     screen = Terminal()
     display = LiveProgress(screen, colour=False)
     display.start(1, 2, step("deny-writes"))
-    time.sleep(0.4)
     display.end(step("deny-writes"), "FAILED: probe accepted", 0.4)
     assert "x [1/2] deny-writes: FAILED: probe accepted (0.4 s)" in _ANSI.sub("", screen.getvalue())
     assert not _COLOUR.search(screen.getvalue())

@@ -207,3 +207,26 @@ def test_unknown_key_and_bad_value_are_bad_input(tmp_path: Path) -> None:
         plan_edit(effective, {"natsmq.server.port": "abc"})
     with pytest.raises(BadInput, match="unknown mq.type"):
         plan_edit(effective, {"mq.type": "nats"})
+
+
+def test_an_edit_that_went_wrong_is_refused_and_nothing_is_written(tmp_path: Path, monkeypatch) -> None:
+    """The edit is read back and compared key by key: a line editor that slipped (here, a fault
+    injected into it that also flips forceDeny) is caught before a byte reaches the file."""
+    import migrator.config.edit as edit
+    from tests.support.cli import run_cli
+
+    config = tmp_path / "configs"
+    config.mkdir()
+    original = "mq:\n  type: rocksmq\nquotaAndLimits:\n  limitWriting:\n    forceDeny: false\n"
+    (config / "milvus.yaml").write_text(original)
+    line_edit = edit._apply
+
+    def slipped(document, path, value):
+        return line_edit(document, path, value).replace("forceDeny: false", "forceDeny: true")
+
+    monkeypatch.setattr(edit, "_apply", slipped)
+    result = run_cli(["config", "set", "--config-dir", str(config), "--version", "2.3.5", "--to", "natsmq", "--write"])
+    assert result.exit_code == 2, result.stderr
+    assert "the edit could not be verified" in result.stderr and "forcedeny" in result.stderr.lower()
+    assert (config / "milvus.yaml").read_text() == original
+    assert [p.name for p in config.iterdir()] == ["milvus.yaml"]

@@ -26,6 +26,19 @@ def test_write_replaces_and_keeps_mode(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["milvus.yaml"]
 
 
+def test_a_reader_of_the_old_file_reads_all_of_it_and_the_path_gets_a_new_inode(tmp_path: Path) -> None:
+    """A rename, not a rewrite: Milvus re-reading its config while the tool writes it sees the old file
+    whole or the new one whole, never a truncated or half-written one."""
+    path = tmp_path / "milvus.yaml"
+    old = "mq:\n  type: rocksmq\n" + "# padding\n" * 10_000
+    path.write_text(old)
+    before = path.stat().st_ino
+    with path.open() as reader:  # opened before the write, read after it
+        write_atomic(path, "mq:\n  type: natsmq\n")
+        assert reader.read() == old
+    assert path.stat().st_ino != before and path.read_text() == "mq:\n  type: natsmq\n"
+
+
 def test_symlink_edits_its_target(tmp_path: Path) -> None:
     real = tmp_path / "real" / "milvus.yaml"
     real.parent.mkdir()

@@ -142,10 +142,20 @@ def test_the_rollback_gives_up_when_its_bound_is_spent(tmp_path: Path) -> None:
 
 
 def test_a_dry_run_has_no_budget(tmp_path: Path) -> None:
+    seen: dict[str, object] = {}
+
+    def record(c: RunContext) -> str:
+        seen.update(budget=c.budget, verify_s=c.deadlines.verify_s, stop_s=c.cap(45.0))
+        return "ok"
+
     ctx = context(tmp_path)
     ctx.dry_run = True
-    run_steps(ctx, [Step("stop", "", cut_off(100.0), side_effects=False), Step("verify", "", lambda c: "ok")],
+    # 100 s since clients were cut off, with a 30 s budget: a real run would refuse to start verify.
+    run_steps(ctx, [Step("stop", "", cut_off(100.0), side_effects=False),
+                    Step("verify", "", record, side_effects=False)],
               rollback=lambda c: [])
+    assert seen == {"budget": None, "verify_s": 300.0, "stop_s": 45.0}  # the playbook's deadlines, uncut
+    assert Journal.load(tmp_path / "journal.json").status == "done"
 
 
 def _journal(status: str, phase: str, **marks: float) -> Journal:

@@ -163,3 +163,58 @@ def test_a_failure_after_the_switch_keeps_the_migration(tmp_path: Path) -> None:
     assert error.value.exit_code == 4
     assert calls == ["stop", "backup"]
     assert Journal.load(tmp_path / "journal.json").status == "failed"
+
+
+def test_a_first_stop_that_fails_half_way_is_a_change_and_is_rolled_back(tmp_path: Path) -> None:
+    """The stop may have stopped Milvus before it failed: that is not 'nothing changed'."""
+    calls: list[str] = []
+    ctx = context(tmp_path)
+
+    def rollback(c: RunContext) -> list[Step]:
+        return [Step("rollback-start", "", recorder(calls, "rollback-start"))]
+
+    steps = [Step("preflight", "", recorder(calls, "preflight"), side_effects=False),
+             Step("stop", "", recorder(calls, "stop", NotRolledBack("Milvus still running after SIGKILL")))]
+    with pytest.raises(RolledBack, match="stop failed: Milvus still running after SIGKILL; rolled back to rocksmq"):
+        run_steps(ctx, steps, rollback=rollback)
+    assert calls == ["preflight", "stop", "rollback-start"]
+
+
+# A run whose second step (with side effects) is cut off by SIGKILL half-way, in a process of its own.
+_KILLED_RUN = """
+import os, signal, sys
+from pathlib import Path
+from types import SimpleNamespace
+from migrator.migration.engine import run_steps
+from migrator.migration.journal import Journal
+from migrator.migration.steps.base import RunContext, Step
+from tests.support.sandbox import quiet_env
+
+journal = Journal.create(Path(sys.argv[1]), run_id="20260101T000000Z", plan={})
+ctx = RunContext(env=quiet_env(), playbook=SimpleNamespace(), journal=journal, runtime=SimpleNamespace(),
+                 plan=SimpleNamespace(source_mq="rocksmq", target_mq="natsmq"), milvus_environ={})
+run_steps(ctx, [Step("preflight", "", lambda c: "ok", side_effects=False),
+                Step("stop", "", lambda c: os.kill(os.getpid(), signal.SIGKILL))], rollback=lambda c: [])
+"""
+
+
+def test_a_step_cut_off_by_kill_9_runs_again_on_resume(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support import REPO
+
+    path = tmp_path / "killed" / "journal.json"
+    path.parent.mkdir()
+    killed = subprocess.run([sys.executable, "-c", _KILLED_RUN, str(path)], cwd=REPO, capture_output=True, text=True,
+                            timeout=60)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    calls: list[str] = []
+    resumed = context(tmp_path)
+    resumed.journal = Journal.load(path)
+    run_steps(resumed, rollback=no_rollback_steps,
+              steps=[Step("preflight", "", recorder(calls, "preflight"), side_effects=False),
+                     Step("stop", "", recorder(calls, "stop"))])
+    assert calls == ["stop"]  # preflight had finished; the stop had not
+    assert Journal.load(path).status == DONE

@@ -166,6 +166,19 @@ def test_clean_needs_a_verified_backup_of_this_path_or_the_explicit_flag(rocksmq
     assert inspect(rocksmq).messages == 50
 
 
+def test_clean_refuses_when_a_live_file_is_not_in_the_backup(rocksmq, tmp_path):
+    """A file that appeared after the backup (a new log or table: what a write to the meta kv
+    leaves) is data the backup cannot give back: nothing is removed."""
+    meta = rocksmq.with_name("rdb_data_meta_kv")
+    dest = tmp_path / "backup"
+    create_backup(rocksmq, dest, milvus_running=False)
+    (meta / "000012.log").write_bytes((meta / "000008.log").read_bytes())
+    before = tree_snapshot(rocksmq.parent)
+    with pytest.raises(Refused, match="meta_kv/000012.log is not in the backup"):
+        clean(rocksmq, backup_dir=dest)
+    assert tree_snapshot(rocksmq.parent) == before
+
+
 def test_clean_refuses_unsafe_targets(rocksmq, tmp_path, monkeypatch):
     before = tree_snapshot(rocksmq.parent)
     with pytest.raises(Refused, match="config dir"):

@@ -79,3 +79,22 @@ def test_logs_command_gets_the_mark(tmp_path: Path) -> None:
     finally:
         follower.close()
     assert lines == [f"since {mark['since']} {mark['since_unix']}"]
+
+
+def test_the_mark_is_the_moment_it_was_taken(tmp_path: Path) -> None:
+    """A log line before the mark must never prove this start: `--since` is now, not earlier."""
+    from datetime import datetime
+
+    runtime = _runtime(tmp_path)
+    before = time.time()
+    mark = runtime.log_mark()
+    after = time.time()
+    follower = runtime.log_follower(mark)
+    try:
+        (line,) = list(follower.lines(time.monotonic() + 10))
+    finally:
+        follower.close()
+    _, since, since_unix = line.split(" ")
+    assert datetime.fromisoformat(since).tzinfo is not None  # an instant, not a local wall-clock time
+    assert before - 0.001 <= datetime.fromisoformat(since).timestamp() <= after + 0.001
+    assert before - 0.001 <= float(since_unix) <= after + 0.001

@@ -8,7 +8,7 @@ import string
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from migrator.util.redact import REDACTED, redact, redact_text
+from migrator.util.redact import REDACTED, is_secret_key, redact, redact_text
 
 # What an operator can type in a password: anything printable but whitespace (which ends a URI in text).
 _PASSWORD_CHARS = "".join(c for c in string.printable if not c.isspace() and c not in "\"'<>`")
@@ -75,7 +75,30 @@ def test_variable_names_and_ordinary_config_are_not_redacted():
 def test_redact_keeps_the_shape_of_any_document(document):
     redacted = redact(document)
     json.dumps(redacted)  # still serializable
-    assert type(redacted) in (type(document), list) or document is None
+    assert_same_shape(document, redacted)
+
+
+def assert_same_shape(before, after, key: str = "") -> None:
+    """`after` is `before` with only strings changed: every mapping keeps its keys (each redacted like
+    text, in order) and every list its length; None, booleans and numbers stay as they were, unless
+    a secret-named key holds them (then `***`)."""
+    if isinstance(before, dict):
+        assert isinstance(after, dict), (before, after)
+        # Two keys may redact to the same text: like a dict display, the first place and the last value.
+        by_redacted = {redact_text(k): (k, v) for k, v in before.items()}
+        assert list(after) == list(by_redacted), (before, after)
+        for shown, (original, value) in by_redacted.items():
+            assert_same_shape(value, after[shown], original)
+    elif isinstance(before, list):
+        assert isinstance(after, list) and len(after) == len(before), (before, after)
+        for value, shown in zip(before, after):
+            assert_same_shape(value, shown)
+    elif is_secret_key(key) and before not in (None, ""):
+        assert after == REDACTED, (key, before, after)
+    elif isinstance(before, str):
+        assert isinstance(after, str) and after == redact_text(before), (before, after)
+    else:
+        assert after == before and type(after) is type(before), (before, after)
 
 
 @given(passwords)

@@ -217,4 +217,4 @@ def test_a_step_cut_off_by_kill_9_runs_again_on_resume(tmp_path: Path) -> None:
               steps=[Step("preflight", "", recorder(calls, "preflight"), side_effects=False),
                      Step("stop", "", recorder(calls, "stop"))])
     assert calls == ["stop"]  # preflight had finished; the stop had not
-    assert Journal.load(path).status == DONE
+    assert Journal.load(path).status == RunStatus.DONE

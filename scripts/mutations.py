@@ -49,8 +49,8 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "running-step-counts-as-done", "migrator/migration/journal.py",
-        '        return self.data["steps"].get(step_id, {}).get("state") == DONE',
-        '        return self.data["steps"].get(step_id, {}).get("state") in (DONE, RUNNING)',
+        "        return entry is not None and entry.state == StepState.DONE",
+        "        return entry is not None and entry.state in (StepState.DONE, StepState.RUNNING)",
         ("tests/unit/migration/test_engine.py::test_a_step_cut_off_by_kill_9_runs_again_on_resume",),
         "a step cut off by kill -9 is skipped on resume",
     ),
@@ -91,8 +91,8 @@ MUTATIONS: list[Mutation] = [
     ),
     Mutation(
         "clean-up-reads-a-mark-nobody-writes", "migrator/migration/steps/clean_up.py",
-        '    cut_off_at = ctx.journal.data.get("marks", {}).get("clients_off_at")',
-        '    cut_off_at = ctx.journal.data.get("marks", {}).get("deny_at")',
+        "    cut_off_at = ctx.journal.marks.clients_off_at",
+        "    cut_off_at = ctx.journal.marks.rollback_started_at",
         ("tests/unit/migration/test_backup_steps.py",),
         "clean-up no longer knows when clients were cut off (the old deny_at bug)",
     ),

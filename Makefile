@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test test-fast mutations bench clean
+.PHONY: demo lint test test-fast mutations bench matrix clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,24 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# nftables/iptables for the firewall gate (as root with apt-get); without them the demo keeps clients
+# away by port isolation, and says so.
 demo: $(STAMP)
+	bash scripts/install-firewall.sh
 	bash scripts/demo.sh
 
-# The container engine for tests/integration/containers (podman, runc, podman-compose, as root with
-# apt-get); where it cannot be installed the script says `SKIP: <reason>` and those tests skip with it.
-test: $(STAMP)
+# ruff (the rules in pyproject.toml) on the code and the tests, mypy on the code; `test` runs it first,
+# so CI fails on a lint or type error before it starts the slow tests.
+lint: $(STAMP)
+	$(BIN)/ruff check migrator tests
+	$(BIN)/mypy
+
+# The container engine for tests/integration/containers (podman, runc, podman-compose) and the firewall
+# gate's tools (as root with apt-get); where they cannot be installed the scripts say `SKIP: <reason>`
+# and the tests that need them skip with it.
+test: lint
 	bash scripts/install-container-engine.sh
+	bash scripts/install-firewall.sh
 	$(BIN)/python -m pytest tests
 
 # Every test that needs no Milvus, a file per worker process (FAST_JOBS=1 runs them in one).
@@ -35,6 +46,11 @@ mutations: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The round trip RocksMQ -> NATS -> RocksMQ live on each Milvus 2.3.x wheel, and 2.2.16's refusal;
+# rewrites the table in docs/compatibility.md. Slow (minutes a version, wheels downloaded once): not in test.
+matrix: $(STAMP)
+	$(BIN)/python benchmarks/matrix.py
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info

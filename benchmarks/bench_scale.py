@@ -128,9 +128,8 @@ def migrate(sandbox: Path, label: str, *, back: bool) -> dict:
 def longest_gap(ledger, since: float) -> float | None:  # noqa: ANN001 - tests.support.ledger.Ledger
     """The longest time between two acknowledged writes of the client from `since` on: its
     write-downtime, whether its writes failed meanwhile or hung until Milvus came back."""
-    acked = [outcome.at for outcome in ledger.outcomes if outcome.ok and outcome.at >= since - 5]
-    gaps = [after - before for before, after in zip(acked, acked[1:])]
-    return round(max(gaps), 1) if gaps else None
+    gap = ledger.longest_gap(since - 5, time.time())
+    return round(gap.seconds, 1) if gap else None
 
 
 def _line(result: dict) -> str:

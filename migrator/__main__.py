@@ -4,4 +4,5 @@ import sys
 
 from migrator.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # a child process the tool spawns imports this module too (rocksmq/reader.py)
+    sys.exit(main())

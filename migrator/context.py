@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping, TextIO
+from typing import Any, TextIO
 
 
 @dataclass
@@ -29,6 +30,7 @@ class Environment:
     sleep: Callable[[float], None] = time.sleep
     progress: Any = None  # hears each step start and end (migration/engine.py Progress); set by the CLI
     result: Any = None  # --output json: the command's data, written by the CLI as one document at the end
+    playbook: Path | None = None  # the playbook the command acts through: hints name it (verbs/deployment.py)
     _log: Any = field(default=None, repr=False)
 
     def now(self) -> datetime:
@@ -62,16 +64,20 @@ class Environment:
         if self._log is None:
             from migrator.util.logging import make_logger
 
-            self._log = make_logger(self.stderr, log_format=self.log_format, log_file=self.log_file,
-                                    verbose=self.verbose, colour=self.colour)
+            # With a progress display, a step's failure is its FAILED line: not said twice on the console.
+            quiet = frozenset({"step.failed", "step.interrupted"}) if self.progress is not None else frozenset()
+            self._log = make_logger(_ConsoleStream(self), log_format=self.log_format, log_file=self.log_file,
+                                    verbose=self.verbose, colour=self.colour, console_quiet=quiet)
         return self._log
 
     def emit(self, data: dict[str, Any], text: str | None = None) -> None:
         """A command's result: printed as text now, or kept for the one JSON document the CLI
-        writes when the command ends (success or failure alike). Secrets redacted (util/redact.py)."""
+        writes when the command ends (success or failure alike). Secrets redacted (util/redact.py),
+        control characters escaped (util/printable.py)."""
+        from migrator.util.printable import printable
         from migrator.util.redact import redact, redact_text
 
-        data, text = redact(data), redact_text(text) if text is not None else None
+        data, text = redact(data), printable(redact_text(text)) if text is not None else None
         if self.json_output:
             self.result = data if self.result is None else {**self.result, **data}
             return
@@ -85,7 +91,27 @@ class Environment:
         if self.log_format == "json":
             self.log.info("cli.note", message=text)
             return
+        from migrator.util.printable import printable
         from migrator.util.redact import redact_text
 
-        self.stderr.write(redact_text(text) + "\n")
+        self.stderr.write(printable(redact_text(text)) + "\n")
         self.stderr.flush()
+
+
+class _ConsoleStream:
+    """stderr as the log sees it: while a progress display holds a live line, a log line is printed
+    above it through the display (`above`), never written into the middle of it."""
+
+    def __init__(self, env: Environment) -> None:
+        self._env = env
+
+    def write(self, text: str) -> None:
+        above = getattr(self._env.progress, "above", None)
+        if above is None or not above(text):
+            self._env.stderr.write(text)
+
+    def flush(self) -> None:
+        self._env.stderr.flush()
+
+    def isatty(self) -> bool:
+        return self._env.stderr.isatty()

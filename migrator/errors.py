@@ -7,7 +7,7 @@ from typing import Any
 
 
 class ExitCode(IntEnum):
-    """Documented process exit codes (README, design.md)."""
+    """Documented process exit codes (README.md, docs/runbook.md "Exit codes")."""
 
     OK = 0  # done, or nothing to do
     ROLLED_BACK = 1  # failed and rolled back
@@ -46,6 +46,16 @@ class Refused(MigrateError):
     exit_code = ExitCode.REFUSED
 
 
+class CannotWrite(Refused):
+    """A file the tool writes could not be written (a full, read-only or broken disk). Before a
+    run begins nothing was changed (3); once it has, apply says so itself (verbs/apply.py)."""
+
+
+class Damaged(Refused):
+    """A backup failed its check against its manifest: what would act on it refuses (3); `backup
+    verify`, whose answer it is, says so as a failed check (4)."""
+
+
 class RolledBack(MigrateError):
     """The operation failed and the deployment was returned to where it started."""
 
@@ -62,3 +72,9 @@ class Interrupted(MigrateError):
     """Ctrl-C or SIGTERM: the journal is saved; `apply --resume` continues."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+class RehearsalFailed(MigrateError):
+    """`rehearse`: the migration of the throwaway copy failed. Production was only read."""
+
+    exit_code = ExitCode.ROLLED_BACK

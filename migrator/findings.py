@@ -6,8 +6,9 @@ an `error` refuses the operation, a `warning` is shown, an `info` is context (ad
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable
+from typing import Any
 
 LEVELS = ("error", "warning", "info")
 
@@ -22,7 +23,7 @@ class Finding:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, raw: Any) -> "Finding":
+    def from_dict(cls, raw: Any) -> Finding:
         return cls(level=str(raw["level"]), key=str(raw["key"]), message=str(raw["message"]))
 
     def __str__(self) -> str:

@@ -6,8 +6,9 @@ The token is never in the playbook: `milvus.token_env` names the variable that h
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -36,6 +37,9 @@ class MilvusSpec(_Strict):
             return None
         if self.token_env not in environ:
             raise BadInput(f"milvus.token_env: environment variable {self.token_env} is not set")
+        from migrator.util.redact import remember_token
+
+        remember_token(environ[self.token_env])
         return environ[self.token_env]
 
     def health_url(self) -> str:
@@ -68,6 +72,8 @@ class Deadlines(_Strict):
     start_s: float = Field(240.0, gt=0)
     confirm_s: float = Field(120.0, gt=0)
     verify_s: float = Field(300.0, gt=0)
+    # After writes are back: until every loaded collection answers a search again (read-downtime).
+    readable_s: float = Field(900.0, gt=0)
 
 
 class ProcessRuntimeSpec(_Strict):
@@ -157,8 +163,8 @@ class KubernetesRuntimeSpec(_Strict):
 
 
 RuntimeSpec = Annotated[
-    Union[ProcessRuntimeSpec, SystemdRuntimeSpec, ComposeRuntimeSpec, DockerRuntimeSpec, CommandRuntimeSpec,
-          KubernetesRuntimeSpec],
+    (ProcessRuntimeSpec | SystemdRuntimeSpec | ComposeRuntimeSpec | DockerRuntimeSpec | CommandRuntimeSpec
+     | KubernetesRuntimeSpec),
     Field(discriminator="kind"),
 ]
 
@@ -175,6 +181,10 @@ class MigrationSpec(_Strict):
     backup: bool = False
     cleanup: bool = False
     natsmq: dict[str, Any] = {}  # natsmq.server.* settings for the NATS target, e.g. {"port": 4222}
+    # How clients are kept away while the MQ changes (decision 0022): `firewall` rejects them at once
+    # with a rule in Milvus's network namespace (root, nft or iptables); `isolation` restarts Milvus
+    # on a private client port; `auto` takes the firewall where this machine allows it.
+    gate: Literal["auto", "firewall", "isolation"] = "auto"
     # The client port Milvus listens on while clients are isolated; default: a free one, chosen per run.
     isolation_port: int | None = Field(None, ge=1, le=65535)
     deadlines: Deadlines = Deadlines()
@@ -271,8 +281,17 @@ def load_playbook(path: Path) -> LoadedPlaybook:
         location, line = _locate(document, first["loc"])
         where = f"{path}:{line}" if line else str(path)
         raise BadInput(f"{where}: {location}: {first['msg']}") from error
+    _remember_secrets(spec)
     return LoadedPlaybook(path=path.resolve(), sha256=hashlib.sha256(raw).hexdigest(),
                           spec=_resolve_relative(spec, base))
+
+
+def _remember_secrets(spec: Playbook) -> None:
+    """The passwords of the URIs the playbook gives are redacted wherever they appear from now on."""
+    from migrator.util.redact import remember_uri
+
+    for uri in (spec.milvus.uri, spec.milvus.metrics_url, spec.config.etcd.endpoint if spec.config.etcd else None):
+        remember_uri(uri)
 
 
 def _plain(document: Any, path: Path) -> Any:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import signal
 import sys
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import typer
 
@@ -22,12 +23,14 @@ from migrator.cli import config as config_commands
 from migrator.cli import inspect as inspect_commands
 from migrator.cli import migrate as migrate_commands
 from migrator.cli import playbook as playbook_commands
+from migrator.cli import rehearse as rehearse_commands
 from migrator.cli import sandbox as sandbox_commands
 from migrator.cli import writes as writes_commands
 from migrator.cli.progress import progress_for
 from migrator.context import Environment
 from migrator.errors import ExitCode, MigrateError
-from migrator.util.redact import redact_text
+from migrator.util.printable import one_line, printable
+from migrator.util.redact import forget_secrets, redact_text
 
 PROG_NAME = "milvus-migrate"
 
@@ -66,7 +69,7 @@ def global_options(
                                         help="Result on stdout: text, or one JSON document (failures too)."),
     log_format: LogFormat = typer.Option(LogFormat.console, "--log-format",
                                          help="stderr: console lines, or JSON lines only."),
-    log_file: Optional[Path] = typer.Option(None, "--log-file", help="Also append JSON log lines to this file."),
+    log_file: Path | None = typer.Option(None, "--log-file", help="Also append JSON log lines to this file."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logs and tracebacks on errors."),
     version: bool = typer.Option(
         False, "--version", is_eager=True, callback=_print_version, help="Print the version and exit."
@@ -89,6 +92,7 @@ sandbox_commands.register(app)
 inspect_commands.register(app)
 backup_commands.register(app)
 playbook_commands.register(app)
+rehearse_commands.register(app)
 
 # The root options a user may also give after the command (`apply PLAN --output json`).
 GLOBAL_OPTIONS = ("output", "log_format", "log_file", "verbose")
@@ -173,6 +177,7 @@ class Failure:
 def main(argv: Sequence[str] | None = None, environment: Environment | None = None) -> int:
     """Entry point: run the CLI and translate every error into a message, a hint and an exit code."""
     env = environment or Environment()
+    forget_secrets()  # each command knows the secrets of its own playbook and flags
     command = typer.main.get_command(app)
     args, path = hoist_global_options(command, list(argv) if argv is not None else sys.argv[1:])
     _preset_formats(env, args)
@@ -249,7 +254,11 @@ def tell(env: Environment, failure: Failure | None) -> None:
         env.stdout.flush()
     if failure is None:
         return
-    message, hint = redact_text(failure.message), redact_text(failure.hint) if failure.hint else None
+    # An error and its hint are one line each, whatever they quote (a lock holder, a file name).
+    from migrator.verbs.deployment import runnable
+
+    message = one_line(redact_text(failure.message))
+    hint = one_line(redact_text(runnable(failure.hint, env.playbook))) if failure.hint else None
     if env.log_format == "json":
         fields: dict[str, Any] = {"error": message, "exit_code": failure.exit_code, "hint": hint,
                                   "report": failure.report_path}
@@ -260,10 +269,10 @@ def tell(env: Environment, failure: Failure | None) -> None:
     if failure.report is not None and not env.json_output:
         from migrator.cli.render import render_report
 
-        env.stdout.write(render_report(failure.report) + "\n")
+        env.stdout.write(printable(render_report(failure.report)) + "\n")
         env.stdout.flush()
     if failure.traceback:
-        env.stderr.write(failure.traceback)
+        env.stderr.write(printable(failure.traceback))
     if failure.usage is not None and hasattr(failure.usage, "show"):
         failure.usage.show(file=env.stderr)
     elif failure.exit_code == ExitCode.INTERRUPTED and failure.message == "interrupted":

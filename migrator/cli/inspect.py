@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -19,7 +18,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         path: Path = typer.Argument(..., help="rocksmq.path (its _meta_kv sibling is read too)."),
         deep: bool = typer.Option(False, "--deep", help="Scan every message: exact counts and histogram."),
-        etcd: Optional[str] = typer.Option(None, "--etcd", help="etcd URL (http://host:2379): count unconsumed messages."),
+        etcd: str | None = typer.Option(None, "--etcd", help="etcd URL (http://host:2379): count unconsumed messages."),
         etcd_root: str = typer.Option("by-dev", "--etcd-root", help="etcd.rootPath of the Milvus instance."),
     ) -> None:
         """Topics, messages, bytes, age and size histogram of a RocksMQ, with NATS advice. Safe while Milvus runs."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
 
 import typer
 
@@ -44,7 +43,8 @@ STATUS_EXAMPLES = """Examples:
 
 \b
 Exit: 0 nothing to do (or a run in progress); 4 the last run failed or is unfinished,
-or writes are still denied (`next` says what to run); 3 could not tell (etcd, runtime).
+writes are still denied, or Milvus is not running (`next` says what to run); 3 could not
+tell (etcd, runtime).
 """
 
 ROLLBACK_EXAMPLES = """Examples:
@@ -60,9 +60,9 @@ def register(app: typer.Typer) -> None:
     def plan_command(
         ctx: typer.Context,
         playbook: Path = PlaybookOption,
-        to: Optional[str] = TargetOption,
-        set_: Optional[List[str]] = SetOption,
-        out: Optional[Path] = typer.Option(None, "--out", help="Write the plan (JSON) here."),
+        to: str | None = TargetOption,
+        set_: list[str] | None = SetOption,
+        out: Path | None = typer.Option(None, "--out", help="Write the plan (JSON) here."),
     ) -> None:
         """Read-only: gather facts, run every preflight rule, show the steps and the config diff."""
         from migrator.cli.render import render_plan
@@ -80,10 +80,10 @@ def register(app: typer.Typer) -> None:
     @app.command("apply", epilog=APPLY_EXAMPLES)
     def apply_command(
         ctx: typer.Context,
-        plan_file: Optional[Path] = typer.Argument(None, help="A plan from `milvus-migrate plan --out`."),
-        playbook: Optional[Path] = typer.Option(None, "--playbook", "-p", help="Plan and apply in one go."),
-        to: Optional[str] = TargetOption,
-        set_: Optional[List[str]] = SetOption,
+        plan_file: Path | None = typer.Argument(None, help="A plan from `milvus-migrate plan --out`."),
+        playbook: Path | None = typer.Option(None, "--playbook", "-p", help="Plan and apply in one go."),
+        to: str | None = TargetOption,
+        set_: list[str] | None = SetOption,
         yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
         dry_run: bool = typer.Option(False, "--dry-run", help="Rehearse: read-only checks run, nothing changes."),
         resume: bool = typer.Option(False, "--resume", help="Continue the migration in the journal."),

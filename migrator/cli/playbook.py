@@ -16,10 +16,15 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         file: Path = typer.Argument(..., help="The playbook to validate."),
     ) -> None:
-        """Validate a playbook against the schema (errors name the field and line) and summarize it."""
+        """Validate a playbook against the schema (errors name the field and line), summarize it, and
+        say what must be filled in before `plan` (exit 2 then)."""
         from migrator.cli.render import render_playbook
+        from migrator.errors import BadInput
         from migrator.verbs import playbook as verbs
 
         env = ctx.obj
         data = verbs.check(env, file)
         env.emit(data, render_playbook(data))
+        missing = [f"{finding['key']}" for finding in data["findings"] if finding["level"] == "error"]
+        if missing:
+            raise BadInput(f"{file}: valid, but `plan` would refuse it: fill in {', '.join(missing)} (see above)")

@@ -10,13 +10,18 @@ NO_COLOR turns colours off. The engine calls `start` and `end` (migration/engine
 from __future__ import annotations
 
 import time
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from migrator.context import Environment
+from migrator.util.printable import one_line
 from migrator.util.redact import redact_text
 
+if TYPE_CHECKING:
+    from migrator.migration.journal import Journal
 
-def progress_for(env: Environment) -> "LineProgress | LiveProgress | None":
+
+
+def progress_for(env: Environment) -> LineProgress | LiveProgress | None:
     if env.log_format == "json":
         return None
     if env.dumb_terminal:
@@ -24,7 +29,7 @@ def progress_for(env: Environment) -> "LineProgress | LiveProgress | None":
     return LiveProgress(env.stderr, colour=env.colour)
 
 
-def writes_denied_for(journal: Any, now: float | None = None) -> float | None:
+def writes_denied_for(journal: Journal | None, now: float | None = None) -> float | None:
     """Seconds since the run cut clients off, while they still are (migration/budget.py); None when
     they are not."""
     from migrator.migration.budget import clients_cut_off_for
@@ -37,19 +42,19 @@ class LineProgress:
 
     def __init__(self, stream: TextIO) -> None:
         self._stream = stream
-        self._journal: Any = None
+        self._journal: Journal | None = None
 
-    def follow(self, journal: Any) -> None:
+    def follow(self, journal: Journal) -> None:
         self._journal = journal
 
     def start(self, number: int, total: int, step: Any) -> None:
-        self._stream.write(f"[{number}/{total}] {step.id}: {step.description} ...\n")
+        self._stream.write(f"[{number}/{total}] {one_line(step.id)}: {one_line(step.description)} ...\n")
         self._stream.flush()
 
     def end(self, step: Any, summary: str, seconds: float) -> None:
         denied = writes_denied_for(self._journal)
         since = "" if denied is None else f"; writes denied for {denied:.0f} s"
-        self._stream.write(f"    {redact_text(summary)} ({seconds:.1f} s{since})\n")
+        self._stream.write(f"    {one_line(redact_text(summary))} ({seconds:.1f} s{since})\n")
         self._stream.flush()
 
     def close(self) -> None:
@@ -65,13 +70,13 @@ class LiveProgress:
         self._colour = colour
         self._console: Any = None
         self._live: Any = None
-        self._journal: Any = None
+        self._journal: Journal | None = None
         self._spinner: Any = None
         self._step: Any = None
         self._position = ""
         self._started = 0.0
 
-    def follow(self, journal: Any) -> None:
+    def follow(self, journal: Journal) -> None:
         self._journal = journal
 
     def _get_console(self) -> Any:
@@ -98,7 +103,8 @@ class LiveProgress:
         from rich.text import Text
 
         line = Table.grid(padding=(0, 1))
-        line.add_row(self._spinner, Text(f"{self._position} {self._step.id}: {self._step.description}"),
+        line.add_row(self._spinner,
+                     Text(f"{self._position} {one_line(self._step.id)}: {one_line(self._step.description)}"),
                      Text(f"{time.monotonic() - self._started:.1f} s", style="bold"), self._denied_text())
         return line
 
@@ -113,12 +119,22 @@ class LiveProgress:
 
         self.close()
         failed = summary.startswith("FAILED")
-        line = Text(f"{'x' if failed else '+'} {self._position} {step.id}: ", style="red" if failed else "green")
-        line.append(f"{redact_text(summary)} ({seconds:.1f} s)", style="red" if failed else "")
+        line = Text(f"{'x' if failed else '+'} {self._position} {one_line(step.id)}: ",
+                    style="red" if failed else "green")
+        line.append(f"{one_line(redact_text(summary))} ({seconds:.1f} s)", style="red" if failed else "")
         denied = self._denied_text()
         if denied:
             line.append("  ").append_text(denied)
         self._get_console().print(line)
+
+    def above(self, text: str) -> bool:
+        """Print `text` (a log line, ANSI colours kept) above the live line; False when none is shown."""
+        if self._live is None:
+            return False
+        from rich.text import Text
+
+        self._live.console.print(Text.from_ansi(text.rstrip("\n")))
+        return True
 
     def close(self) -> None:
         """Stop the live line (a step interrupted by Ctrl-C never ends): the cursor comes back."""

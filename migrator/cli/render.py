@@ -8,8 +8,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from migrator.migration.plan import Plan
+from migrator.migration.plan import Estimate, Plan, PlanFacts
 from migrator.mq import Mq
+from migrator.util.printable import one_line
 from migrator.util.redact import redact_text
 from migrator.util.sizes import human_bytes
 
@@ -43,7 +44,8 @@ def render_failure(message: str, hint: str | None, report_path: str | None) -> s
 
 
 def render_plan(plan: Plan, out: Path | None) -> str:
-    lines = [f"plan: {plan.source_mq} -> {plan.target_mq} on Milvus {plan.milvus_version} ({plan.playbook_path})"]
+    lines = [f"plan: {plan.source_mq} -> {plan.target_mq} on Milvus {one_line(plan.milvus_version)} "
+             f"({one_line(plan.playbook_path)})"]
     if plan.nothing_to_do:
         lines.append(f"Milvus already runs on {plan.target_mq}: nothing to do")
     lines.append("")
@@ -68,8 +70,12 @@ def render_plan(plan: Plan, out: Path | None) -> str:
         lines.append(line)
     lines += _estimate_lines(plan.estimate)
     for finding in plan.findings:
-        lines.append(f"{finding.level}: {finding.key}: {finding.message}")
-    if out is not None:
+        lines.append(one_line(f"{finding.level}: {finding.key}: {finding.message}"))
+    if out is not None and plan.errors:
+        lines.append(f"\nplan written to {out}, but apply refuses it: fix the error(s) above, then plan again")
+    elif out is not None and plan.nothing_to_do:
+        lines.append(f"\nplan written to {out}; there is nothing to apply")
+    elif out is not None:
         lines.append(f"\nplan written to {out}; apply it with `milvus-migrate apply {out}`")
         if kubernetes:
             lines.append(f"the change's files are written in {kubernetes['out_dir']}; apply runs the commands "
@@ -77,7 +83,7 @@ def render_plan(plan: Plan, out: Path | None) -> str:
     return "\n".join(lines)
 
 
-def _estimate_lines(estimate: dict[str, Any]) -> list[str]:
+def _estimate_lines(estimate: Estimate) -> list[str]:
     """The write-downtime estimate, what it is made of, the budget and the rollback's bound."""
     if not estimate.get("write_downtime_s"):
         return []
@@ -88,7 +94,7 @@ def _estimate_lines(estimate: dict[str, Any]) -> list[str]:
             f"by {estimate['rollback_budget_s']:.0f} s"]
 
 
-def _plan_facts(facts: dict[str, Any]) -> list[str]:
+def _plan_facts(facts: PlanFacts) -> list[str]:
     """Who sets the MQ keys, the target store, the road to 2.6: each a block ending in a blank line."""
     lines = []
     if facts.get("config_sources"):
@@ -107,8 +113,8 @@ def _plan_facts(facts: dict[str, Any]) -> list[str]:
         lines += [f"2.6 MQ pin {pin['key']}: {pin['value'] if pin['value'] is not None else '(not read)'}", ""]
     if facts.get("target_store"):
         lines += [*_target_store(facts["target_store"]), ""]
-    if facts.get("road"):
-        lines += [*_road(facts["road"]), ""]
+    if road := facts.get("road"):
+        lines += [*_road(road), ""]
     return lines
 
 
@@ -131,7 +137,8 @@ def _target_store(store: dict[str, Any]) -> list[str]:
     lines = [f"target store ({kind}): {where}: NOT empty, {human_bytes(contents.get('bytes_on_disk', 0))} on disk; "
              f"{action.get(store['action'], store['action'])}"]
     if store["kind"] == Mq.NATSMQ:
-        lines.append(f"  {len(contents['streams'])} stream(s), oldest created {contents.get('oldest_stream_created') or '-'}, "
+        lines.append(f"  {len(contents['streams'])} stream(s), oldest created "
+                     f"{contents.get('oldest_stream_created') or '-'}, "
                      f"last written {contents.get('newest_write') or '-'}")
         for stream in contents["streams"]:
             age = "-" if stream["max_age_ns"] is None else f"{stream['max_age_ns'] // 60_000_000_000} min"
@@ -177,26 +184,99 @@ def _kubernetes_files_and_commands(change: dict[str, Any], where: str = "") -> l
 
 
 def render_report(report: dict[str, Any]) -> str:
+    if report.get("kind") == "rehearsal":
+        return render_rehearsal(report)
+    """A run's report for a terminal: plain lines (the Markdown is the .md file's). The steps were
+    shown as they ran, and a failure's error is the last line the CLI prints: neither is repeated."""
     if "steps" not in report:
         return report.get("message") or report.get("status", "")
-    from migrator.migration.report import render_markdown
+    from migrator.migration.report import clients_line
 
-    text = render_markdown(report)
+    dry_run = " (dry run)" if report["dry_run"] else ""
+    lines = [f"run {one_line(report['run_id'])}{dry_run}: {report['source_mq']} -> {report['target_mq']} on Milvus "
+             f"{one_line(report['milvus_version'])} ({one_line(report['playbook'])})",
+             f"status: {report['status']}",
+             f"write-downtime (clients cut off to a write acknowledged again): {_seconds(report['write_downtime_s'])}",
+             f"restart until every loaded collection answers a Strong query: "
+             f"{_seconds(report['restart_to_all_loaded_strong_s'])}"]
+    if report.get("clients"):
+        lines.append(clients_line(report["clients"]))
+    if report["counts"]:
+        width = max(len("collection"), *(len(one_line(count["collection"])) for count in report["counts"]))
+        lines += ["", f"  {'collection':<{width}}  loaded  rows before  rows after"]
+        for count in report["counts"]:
+            after = "-" if count["after"] is None else count["after"]
+            lines.append(f"  {one_line(count['collection']):<{width}}  {'yes' if count['loaded'] else 'no':<6}  "
+                         f"{count['before']:>11}  {after:>10}")
     if report.get("report_files"):
-        text += f"\nreport: {', '.join(report['report_files'])}"
-    return text
+        lines += ["", f"report: {', '.join(report['report_files'])}"]
+    return "\n".join(lines)
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f} s"
+
+
+def render_rehearsal(report: dict[str, Any]) -> str:
+    """What `rehearse` measured on the copy, beside the plan's estimate."""
+    from migrator.util.sizes import human_bytes
+
+    def seconds(value: Any) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    measured, estimate = report.get("measured") or {}, report.get("estimate") or {}
+    lines = [f"rehearsal of {report['production']}: {report['status']}"
+             + (f" ({report['error']})" if report.get("error") else "")]
+    if report.get("source_mq"):
+        lines.append(f"  {report['source_mq']} -> {report['target_mq']} on a copy of Milvus "
+                     f"{report.get('milvus_version')}")
+    if measured:
+        writer = measured.get("writer") or {}
+        lines += [
+            f"  write-downtime measured: {seconds(measured.get('write_downtime_s'))} (the writer's longest gap between "
+            f"acknowledged writes); the plan's estimate: {seconds(estimate.get('write_downtime_s'))}, "
+            f"budget {seconds(estimate.get('write_downtime_budget_s'))}",
+            f"  read-downtime measured: {seconds(measured.get('read_downtime_s'))} (longest gap between answered "
+            f"reads); the plan's estimate: {seconds(estimate.get('read_downtime_s'))}",
+            f"  the writer: {writer.get('acknowledged', 0)} of {writer.get('writes', 0)} writes acknowledged, "
+            f"{writer.get('answered', 0)} of {writer.get('reads', 0)} reads answered; acknowledged and missing "
+            f"after the migration: {measured.get('acknowledged_missing_count')}",
+        ]
+    for step in report.get("steps", []):
+        lines.append(f"    {step['id']:26} {step['state'] or '':10} {seconds(step['seconds']):>8}  "
+                     f"{step['summary'] or ''}")
+    copy = report.get("copy")
+    if copy:
+        storage, rocksmq, etcd = copy["storage"], copy["rocksmq"], copy["etcd"]
+        lines.append(f"  the copy: {seconds(copy['seconds'])}, {human_bytes(copy['bytes_on_disk'])} on disk "
+                     f"(RocksMQ {human_bytes(rocksmq['linked_bytes'])} linked, {human_bytes(rocksmq['copied_bytes'])} "
+                     f"copied; segment files {storage['linked_files']} linked, {storage['copied_files']} copied; "
+                     f"{etcd['keys']} etcd keys at revision {etcd['revision']})")
+    links = report.get("production_links")
+    if links:
+        lines.append(f"  production files shared by a link, unchanged: {links['checked'] - len(links['changed'])} "
+                     f"of {links['checked']}")
+    lines.append(f"  {report['copy_dir']}: " + ("deleted" if report.get("copy_removed") else "NOT deleted")
+                 + f"; the rehearsal took {seconds(report.get('seconds'))}")
+    return "\n".join(lines)
 
 
 def render_status(result: dict[str, Any]) -> str:
-    lines = [f"{key}: {result[key]}" for key in ("status", "run_id", "direction", "error", "mq_type_configured",
-                                                 "writes_denied", "writes_denied_source", "milvus_running",
-                                                 "lock_holder", "next") if result.get(key) is not None]
+    shown = dict(result)
+    if result.get("source_mq"):
+        shown["direction"] = f"{result['source_mq']} -> {result['target_mq']}"
+    lines = [f"{key}: {one_line(shown[key])}" for key in ("status", "run_id", "direction", "error",
+                                                          "mq_type_configured", "writes_denied",
+                                                          "writes_denied_source", "milvus_running",
+                                                          "lock_holder", "next") if shown.get(key) is not None]
     lines += _cut_off_lines(result)
     for step in result.get("steps", []):
         seconds = "" if step["seconds"] is None else f" {step['seconds']:.1f}s"
-        lines.append(f"  {step['id']:22} {step['state']:12}{seconds}  {step['summary'] or ''}")
+        lines.append(f"  {one_line(step['id']):22} {one_line(step['state']):12}{seconds}  "
+                     f"{one_line(step['summary'] or '')}")
     for entry in result.get("writes", []):
-        lines.append(f"  writes {entry['action']} by hand at {entry['at']} ({entry['file']}): {entry['proof']}")
+        lines.append(one_line(f"  writes {entry['action']} by hand at {entry['at']} ({entry['file']}): "
+                              f"{entry['proof']}"))
     return "\n".join(lines)
 
 
@@ -228,8 +308,8 @@ def render_writes(result: dict[str, Any]) -> str:
 
 def render_verify(result: dict[str, Any]) -> str:
     lines = [f"mq.type configured: {result['mq_type_configured']}"] + [f"ok: {c}" for c in result["checks"]]
-    lines += [f"LOST: {item}" for item in result.get("rows_below_migration_snapshot", [])]
-    lines += [f"MISSING: {item}" for item in result.get("collections_missing", [])]
+    lines += [f"LOST: {one_line(item)}" for item in result.get("rows_below_migration_snapshot", [])]
+    lines += [f"MISSING: {one_line(item)}" for item in result.get("collections_missing", [])]
     return "\n".join(lines)
 
 
@@ -259,7 +339,8 @@ def render_config(data: dict[str, Any]) -> str:
 
 
 def render_edit(data: dict[str, Any]) -> str:
-    text = [data["diff"].rstrip("\n") if data["changed"] else f"{data['target']}: already as asked, nothing to change"]
+    text = [data["diff"].rstrip("\n") if data["changed"] else f"{data['config_target']}: already as "
+                                                              "asked, nothing to change"]
     text += [f"refused: {refusal['message']}" for refusal in data["refusals"]]
     text += [f"{f['level']}: {f['key']}: {f['message']}" for f in data["findings"]]
     written = data.get("written")
@@ -277,7 +358,8 @@ def render_stats(stats: Any, advice: Any) -> str:
     lines = [
         f"RocksMQ {stats.path} (+ {stats.meta_path.name})",
         f"  on disk: data {human_bytes(stats.data_bytes_on_disk)}, meta {human_bytes(stats.meta_bytes_on_disk)}",
-        f"  topics: {len(stats.topics)}, messages: {stats.messages}{estimate}, payload bytes: {human_bytes(stats.bytes)}",
+        f"  topics: {len(stats.topics)}, messages: {stats.messages}{estimate}, payload bytes: "
+        f"{human_bytes(stats.bytes)}",
         f"  oldest: {stats.oldest_time or '-'}  newest: {stats.newest_time or '-'}",
         "  sizes: " + ", ".join(f"{name} {count}" for name, count in stats.histogram.messages.items()),
         "",
@@ -286,7 +368,8 @@ def render_stats(stats: Any, advice: Any) -> str:
     for topic in stats.topics:
         unconsumed = "-" if topic.unconsumed is None else str(topic.unconsumed)
         newest = topic.newest_time.isoformat(timespec="seconds") if topic.newest_time else "-"
-        lines.append(f"  {topic.name:<36} {topic.messages:>10} {human_bytes(topic.bytes):>10}  {newest:<26} {unconsumed}")
+        lines.append(f"  {topic.name:<36} {topic.messages:>10} {human_bytes(topic.bytes):>10}  "
+                     f"{newest:<26} {unconsumed}")
     lines += ["", "Advice: " + advice.paragraph]
     return "\n".join(lines)
 
@@ -323,7 +406,9 @@ def render_playbook(summary: dict[str, Any]) -> str:
     for name, host in summary.get("config_mounts", {}).items():
         rows.append(("config mount", f"{name} -> {host}" if host else
                      f"{name} not mounted from the host: an edit inside the container would be lost"))
-    lines = [f"{name:12} {value}" for name, value in rows]
+    lines = [f"{name:12} {one_line(value)}" for name, value in rows]
+    lines += [one_line(f"{finding['level']}: {finding['key']}: {finding['message']}")
+              for finding in summary["findings"]]
     if change := summary.get("kubernetes_change"):
         lines.append("kubernetes   the change to natsmq; files:")
         lines += _kubernetes_files_and_commands(change)
@@ -348,7 +433,8 @@ def render_sandbox(info: Any) -> str:
 
 
 def render_seed(counts: dict[str, tuple[int, bool]]) -> str:
-    return "\n".join(f"{key:32} {rows:>7} rows{'' if loaded else '  (not loaded)'}" for key, (rows, loaded) in counts.items())
+    return "\n".join(f"{key:32} {rows:>7} rows{'' if loaded else '  (not loaded)'}"
+                     for key, (rows, loaded) in counts.items())
 
 
 def render_sandbox_down(directory: Path, result: Any, timeout: float) -> str:

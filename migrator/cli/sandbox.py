@@ -1,9 +1,8 @@
-"""`milvus-migrate sandbox up|seed|status|down`: a real Milvus 2.3.5 on this machine."""
+"""`milvus-migrate sandbox up|seed|status|down`: a real Milvus (2.3.5, or --version) on this machine."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,17 +13,21 @@ DirOption = typer.Option(DEFAULT_DIR, "--dir", help="Sandbox directory (configs,
 
 
 def register(app: typer.Typer) -> None:
-    sandbox = typer.Typer(help="A real Milvus 2.3.5 on this machine, for demos and tests.", no_args_is_help=True)
+    sandbox = typer.Typer(help="A real Milvus (2.3.5, or --version) on this machine, for demos and tests.",
+                          no_args_is_help=True)
     app.add_typer(sandbox, name="sandbox")
 
     @sandbox.command("up")
     def up_command(
         ctx: typer.Context,
         dir: Path = DirOption,
-        mq: Optional[str] = typer.Option(None, "--mq", help="rocksmq (default) or natsmq; only for a new sandbox."),
-        proxy_port: Optional[int] = typer.Option(None, "--proxy-port", min=1, max=65535),
-        metrics_port: Optional[int] = typer.Option(None, "--metrics-port", min=1, max=65535),
-        nats_port: Optional[int] = typer.Option(None, "--nats-port", min=1, max=65535),
+        mq: str | None = typer.Option(None, "--mq", help="rocksmq (default) or natsmq; only for a new sandbox."),
+        version: str | None = typer.Option(
+            None, "--version", help="The Milvus release (a `milvus` wheel on PyPI, e.g. 2.3.0); default the "
+                                    "installed 2.3.5; only for a new sandbox."),
+        proxy_port: int | None = typer.Option(None, "--proxy-port", min=1, max=65535),
+        metrics_port: int | None = typer.Option(None, "--metrics-port", min=1, max=65535),
+        nats_port: int | None = typer.Option(None, "--nats-port", min=1, max=65535),
         timeout: float = typer.Option(240.0, "--timeout", help="Seconds to wait for Milvus to serve."),
     ) -> None:
         """Start a sandbox Milvus (creating it on first use) and wait until it serves."""
@@ -35,7 +38,7 @@ def register(app: typer.Typer) -> None:
         if mq not in (None, Mq.ROCKSMQ, Mq.NATSMQ):
             raise BadInput(f"--mq {mq}: must be rocksmq or natsmq")
         env = ctx.obj
-        info = verbs.up(env, dir, mq=mq, proxy_port=proxy_port, metrics_port=metrics_port,
+        info = verbs.up(env, dir, mq=mq, version=version, proxy_port=proxy_port, metrics_port=metrics_port,
                             nats_port=nats_port, start_timeout_s=timeout)
         env.emit(info.to_dict(), render_sandbox(info))
 

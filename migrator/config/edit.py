@@ -51,7 +51,8 @@ class Refusal:
         )
 
     def to_dict(self) -> dict[str, object]:
-        return {"key": self.key, "kind": self.kind, "name": self.name, "value": self.value, "origin": self.origin, "message": self.message}
+        return {"key": self.key, "kind": self.kind, "name": self.name, "value": self.value, "origin": self.origin,
+                "message": self.message}
 
 
 @dataclass(frozen=True)
@@ -80,7 +81,7 @@ class ConfigEdit:
 
     def to_dict(self) -> dict[str, object]:
         return {
-            "target": str(self.target),
+            "config_target": str(self.target),
             "layer": self.layer,
             "changes": self.changes,
             "changed": self.changed,
@@ -115,7 +116,8 @@ def _normalize(effective: EffectiveConfig, changes: dict[str, object]) -> dict[s
     for name, value in changes.items():
         key = canonical_key(name)
         if key is None:
-            raise BadInput(f"{name}: not a key this tool edits (mq.type, quotaAndLimits.limitWriting.forceDeny, natsmq.server.*)")
+            raise BadInput(f"{name}: not a key this tool edits (mq.type, "
+                           "quotaAndLimits.limitWriting.forceDeny, natsmq.server.*)")
         problem = value_error(key, value, effective.mq_types())
         if problem:
             raise BadInput(problem)
@@ -205,7 +207,8 @@ def _find_child(document: YamlDocument, node: Any, name: str) -> tuple[Any, Any]
     # Milvus matches keys by their formatted name: `storedir` sets storeDir, so edit that line.
     matches = [(k, v) for k, v in node.value if format_key(k.value) == format_key(name)]
     if len(matches) > 1:
-        _fail_at(document, matches[1][0], f"{name} is spelled twice ({matches[0][0].value}, {matches[1][0].value}); keep one")
+        _fail_at(document, matches[1][0], f"{name} is spelled twice ({matches[0][0].value}, "
+                                          f"{matches[1][0].value}); keep one")
     return matches[0] if matches else None
 
 
@@ -231,12 +234,14 @@ def _replace_scalar(document: YamlDocument, lines: list[str], key_node: Any, val
         return "".join(lines)
     start, end = value_node.start_mark, value_node.end_mark
     if start.line != end.line:
-        _fail_at(document, value_node, f"{key_node.value} spans several lines; make it one line to let the tool edit it")
+        _fail_at(document, value_node,
+                 f"{key_node.value} spans several lines; make it one line to let the tool edit it")
     line = lines[start.line]
     head, tail = line[: _column(document, start)], line[_column(document, end) :]
     if not rendered:
         # Undo what filling an empty value does, so set-then-restore gives the original bytes.
-        head = head.rstrip(" ") if not tail.strip() else head[:-1] if head.endswith("  ") or head.endswith(": ") else head
+        head = (head.rstrip(" ") if not tail.strip()
+                else head[:-1] if head.endswith(("  ", ": ")) else head)
     lines[start.line] = head + rendered + tail
     return "".join(lines)
 
@@ -268,7 +273,8 @@ def _reads_back_plain(text: str) -> bool:
     except YAMLError:
         return False
     node = root.value[0][1]
-    return node.id == "scalar" and node.tag.endswith(":str") and node.value == text and node.end_mark.column == 3 + len(text)
+    return (node.id == "scalar" and node.tag.endswith(":str") and node.value == text
+            and node.end_mark.column == 3 + len(text))
 
 
 def _indent_step(document: YamlDocument) -> int:
@@ -309,7 +315,8 @@ def _insert_after(document: YamlDocument, lines: list[str], index: int, new_line
     return "".join(lines[: index + 1] + new_lines + lines[index + 1 :])
 
 
-def _insert_missing(document: YamlDocument, lines: list[str], node: Any, path: list[str], depth: int, value: object) -> str:
+def _insert_missing(document: YamlDocument, lines: list[str], node: Any, path: list[str], depth: int,
+                    value: object) -> str:
     if node.flow_style:
         _fail_at(document, node, f"cannot add {'.'.join(path)} to a {{...}} mapping; write it in block style")
     rest = path[depth:]
@@ -343,12 +350,14 @@ def _parent_key_line(document: YamlDocument, node: Any) -> int:
 
 def _insert_section(document: YamlDocument, lines: list[str], root: Any, path: list[str], value: object) -> str:
     present = {format_key(k.value): (k, v) for k, v in root.value}
-    neighbour = next((present[format_key(n)] for n in SECTION_NEIGHBOURS.get(path[0], ()) if format_key(n) in present), None)
+    neighbour = next((present[format_key(n)] for n in SECTION_NEIGHBOURS.get(path[0], ()) if format_key(n) in present),
+                     None)
     after = _last_line(*neighbour) if neighbour else _last_line(*root.value[-1])
     return _insert_after(document, lines, after, [document.newline, *_block(document, 0, path, value)])
 
 
-def _insert_under_empty_key(document: YamlDocument, lines: list[str], key_node: Any, path: list[str], value: object) -> str:
+def _insert_under_empty_key(document: YamlDocument, lines: list[str], key_node: Any, path: list[str],
+                            value: object) -> str:
     indent = key_node.start_mark.column + _indent_step(document)
     return _insert_after(document, lines, key_node.end_mark.line, _block(document, indent, path, value))
 

@@ -7,12 +7,15 @@ Milvus formats every variable's name like a key (lower-case, a leading `milvus.`
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from migrator.config.keys import format_key
 from migrator.errors import BadInput
+from migrator.util.files import MIB, read_bounded
+
+ENV_FILE_LIMIT = 1 * MIB  # a page of KEY=VALUE lines
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,10 @@ def read_env_file(path: Path) -> dict[str, str]:
     Blank lines and `#` comments are skipped, `export ` is allowed, one pair of surrounding
     quotes is removed. A line without `=` is BadInput naming file:line.
     """
+    raw = read_bounded(path, ENV_FILE_LIMIT, what="env file")  # a regular file, never a FIFO or /dev/zero
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadInput(f"{path}: no such env file") from None
-    except (OSError, UnicodeDecodeError) as error:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
         raise BadInput(f"{path}: cannot read env file: {error}") from None
     variables: dict[str, str] = {}
     for number, line in enumerate(text.splitlines(), start=1):

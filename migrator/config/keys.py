@@ -15,6 +15,9 @@ ROCKSMQ_PATH = "rocksmq.path"
 # (docs/decisions/0008-isolate-clients-on-every-restart.md).
 PROXY_PORT = "proxy.port"
 PROXY_HTTP = "proxy.http.enabled"
+# Held off while stored-row counts are compared across the switch: a compaction drops deleted rows
+# from them (docs/decisions/0022). Refreshable: Milvus reads it again within 5 s, no restart.
+AUTO_COMPACTION = "dataCoord.compaction.enableAutoCompaction"
 NATSMQ_SERVER = "natsmq.server"
 NATSMQ_SERVER_PREFIX = f"{NATSMQ_SERVER}."  # every natsmq.server.* key starts so
 
@@ -51,6 +54,7 @@ OTHER_DEFAULTS: dict[str, object] = {
     "etcd.rootPath": "by-dev",
     PROXY_PORT: 19530,
     PROXY_HTTP: True,
+    AUTO_COMPACTION: True,
 }
 
 DEFAULTS: dict[str, object] = {**OTHER_DEFAULTS, **NATSMQ_DEFAULTS}
@@ -70,6 +74,7 @@ _NULLABLE_INT_KEYS = {"natsmq.server.retention.maxBytes", "natsmq.server.retenti
 _BOOL_KEYS = {
     FORCE_DENY,
     PROXY_HTTP,
+    AUTO_COMPACTION,
     "quotaAndLimits.enabled",
     "etcd.use.embed",
     "natsmq.server.monitor.trace",
@@ -78,7 +83,7 @@ _BOOL_KEYS = {
 }
 
 # The keys `plan_edit` may change: the migration edits nothing else.
-EDITABLE_KEYS = (MQ_TYPE, FORCE_DENY, PROXY_PORT, PROXY_HTTP, *NATSMQ_DEFAULTS)
+EDITABLE_KEYS = (MQ_TYPE, FORCE_DENY, PROXY_PORT, PROXY_HTTP, AUTO_COMPACTION, *NATSMQ_DEFAULTS)
 
 # Where a missing top-level section goes: after the first of these sections that exists,
 # so a reader finds natsmq beside the other MQ settings, as in Milvus's own milvus.yaml.
@@ -86,13 +91,15 @@ SECTION_NEIGHBOURS = {"natsmq": ("rocksmq", "kafka", "pulsar", "mq"), "mq": ("et
 
 # Order of keys inside a section, to insert a missing key after its natural predecessor.
 KEY_ORDER = {
-    NATSMQ_SERVER: ("port", "storeDir", "maxFileStore", "maxPayload", "maxPending", "initializeTimeout", "monitor", "retention"),
+    NATSMQ_SERVER: ("port", "storeDir", "maxFileStore", "maxPayload", "maxPending", "initializeTimeout", "monitor",
+                    "retention"),
     "natsmq.server.monitor": ("trace", "debug", "logTime", "logFile", "logSizeLimit"),
     "natsmq.server.retention": ("maxAge", "maxBytes", "maxMsgs"),
     "mq": ("type",),
     "proxy": ("port",),
     "proxy.http": ("enabled",),
     "quotaAndLimits.limitWriting": ("forceDeny",),
+    "dataCoord.compaction": ("enableAutoCompaction",),
 }
 
 
@@ -108,6 +115,20 @@ def canonical_key(key: str) -> str | None:
     """The editable key `key` names (any case), or None."""
     wanted = key.lower()
     return next((known for known in EDITABLE_KEYS if known.lower() == wanted), None)
+
+
+def as_int(value: object) -> int:
+    """A config value (typed_value's) as int() takes it; what int() refuses is refused the same way."""
+    if isinstance(value, (int, float, str)):
+        return int(value)
+    raise TypeError(f"{value!r} is not a number")
+
+
+def as_float(value: object) -> float:
+    """A config value (typed_value's) as float() takes it; what float() refuses is refused the same way."""
+    if isinstance(value, (int, float, str)):
+        return float(value)
+    raise TypeError(f"{value!r} is not a number")
 
 
 def typed_value(key: str, raw: str | None) -> object:
@@ -136,7 +157,8 @@ def typed_value(key: str, raw: str | None) -> object:
     return raw
 
 
-def value_error(key: str, value: object, mq_types: tuple[str, ...] = MQ_TYPES_BEFORE_2_6 + ("woodpecker",)) -> str | None:
+def value_error(key: str, value: object,
+                mq_types: tuple[str, ...] = (*MQ_TYPES_BEFORE_2_6, "woodpecker")) -> str | None:
     """Why `value` is not a valid value of `key`, or None when it is."""
     if key in _INT_KEYS and not (isinstance(value, int) and not isinstance(value, bool)):
         return f"{key} must be an integer, not {value!r}"

@@ -9,9 +9,9 @@ Keys are compared as Milvus compares them, after `format_key`.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Mapping
 
 from migrator.config.envrules import EnvVar, env_overrides
 from migrator.config.etcd import EtcdSource, EtcdValue
@@ -180,7 +180,7 @@ class EffectiveConfig:
     def file_value(self, key: str) -> tuple[Layer, Leaf] | None:
         """The winning file's leaf for `key` (ignoring env and etcd), or None when no file sets it."""
         formatted = format_key(key)
-        for layer, flat in zip(reversed(self.layers), reversed(self._flat)):
+        for layer, flat in zip(reversed(self.layers), reversed(self._flat), strict=True):
             if formatted in flat:
                 return layer, flat[formatted]
         return None
@@ -224,10 +224,12 @@ class EffectiveConfig:
         mq_type = (resolved.raw or "").strip()
         if mq_type != "default":
             return mq_type
-        for key, candidate in ((ROCKSMQ_PATH, Mq.ROCKSMQ.value), ("pulsar.address", "pulsar"), ("kafka.brokerList", "kafka")):
+        for key, candidate in ((ROCKSMQ_PATH, Mq.ROCKSMQ.value), ("pulsar.address", "pulsar"),
+                               ("kafka.brokerList", "kafka")):
             if (self.get(key).raw or "").strip():
                 return candidate
-        raise BadInput(f"mq.type is default ({resolved.source}) but rocksmq.path, pulsar.address and kafka.brokerList are all empty")
+        raise BadInput(f"mq.type is default ({resolved.source}) but rocksmq.path, pulsar.address and "
+                       "kafka.brokerList are all empty")
 
     def release(self) -> tuple[int, int, int] | None:
         return parse_release(self.version)
@@ -236,6 +238,15 @@ class EffectiveConfig:
         """Milvus 2.6+: the MQ is the one pinned in etcd, whatever files and environment say."""
         release = self.release()
         return release is not None and release >= FIRST_PINNED_RELEASE
+
+    def shaped_like_2_6(self) -> Path | None:
+        """A file of these layers shaped like Milvus 2.6's (a `woodpecker` section and no `natsmq`
+        one), whatever version was said: the config then belongs to a Milvus without natsmq."""
+        for layer in self.layers:
+            sections = {format_key(leaf.key.split(".", 1)[0]) for leaf in layer.document.leaves()}
+            if "woodpecker" in sections and "natsmq" not in sections:
+                return layer.path
+        return None
 
     def mq_pin(self) -> EtcdValue | None:
         """The etcd key that formats to `mqtype` (Milvus 2.6 pins its MQ at `<rootPath>/config/mqtype`),
@@ -292,15 +303,17 @@ class EffectiveConfig:
                 if _is_mq_key(formatted):
                     add(formatted, Setting(_dotted(formatted, leaf.key), leaf.raw,
                                            Source("file", str(layer.path), leaf.line, leaf.column), "ignored",
-                                           f"{reader} does not read {layer.name} (it reads {', '.join(config_files_for(self.version))})"))
+                                           f"{reader} does not read {layer.name} (it reads "
+                                           f"{', '.join(config_files_for(self.version))})"))
         settings: list[Setting] = []
         for formatted in sorted(by_key, key=_mq_key_order):
             winner: Setting | None = None
             for setting in by_key[formatted]:
-                if setting.status == "wins" and winner is None:
-                    winner = setting
-                elif setting.status == "wins":
-                    setting = replace(setting, status="overridden", note=f"{winner.source} wins")
+                if setting.status == "wins":
+                    if winner is None:
+                        winner = setting
+                    else:
+                        setting = replace(setting, status="overridden", note=f"{winner.source} wins")
                 settings.append(setting)
         return settings
 
@@ -335,7 +348,8 @@ def load_layers(
     """
     config_dir = Path(config_dir)
     if not config_dir.is_dir():
-        raise BadInput(f"{config_dir}: config dir not found" if not config_dir.exists() else f"{config_dir}: not a directory")
+        raise BadInput(f"{config_dir}: config dir not found" if not config_dir.exists()
+                       else f"{config_dir}: not a directory")
     names = config_files_for(version)
     layers = [Layer(name, read_document(config_dir / name)) for name in names if (config_dir / name).exists()]
     if not layers:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import difflib
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from migrator.config.keys import (
     NATSMQ_DEFAULTS,
@@ -22,6 +22,7 @@ from migrator.config.keys import (
 from migrator.config.layers import EffectiveConfig
 from migrator.findings import Finding
 from migrator.mq import Mq
+from migrator.util.paths import system_file_problem, system_path_problem
 
 MIN_PAYLOAD = 5 * 1024 * 1024  # Milvus splits inserts at pulsar.maxMessageSize, 5 MiB by default
 
@@ -66,23 +67,33 @@ def _natsmq(values: _Values, port_is_free: Callable[[int], bool]) -> list[Findin
     if not isinstance(port, int) or not (port == -1 or 1 <= port <= 65535):
         findings.append(Finding("error", key, f"{port!r} is not a port: use 1..65535, or -1 for a random one"))
     elif port != -1 and not port_is_free(port):
-        findings.append(Finding("error", key, f"127.0.0.1:{port} is taken: Milvus would exit at start; pick a free port or -1"))
+        findings.append(Finding("error", key, f"127.0.0.1:{port} is taken: Milvus would exit at start; "
+                                              "pick a free port or -1"))
 
     findings += _store_dir(values)
     findings += _sizes(values)
-    for key, what in (("natsmq.server.initializeTimeout", "ms to wait for NATS"), ("natsmq.server.retention.maxAge", "minutes a message is kept")):
-        if not (isinstance(values[key], int) and values[key] > 0):
-            findings.append(Finding("error", key, f"{values[key]!r}: must be > 0 ({what})"))
+    for key, what in (("natsmq.server.initializeTimeout", "ms to wait for NATS"),
+                      ("natsmq.server.retention.maxAge", "minutes a message is kept")):
+        value = values[key]
+        if not (isinstance(value, int) and value > 0):
+            findings.append(Finding("error", key, f"{value!r}: must be > 0 ({what})"))
     for key in ("natsmq.server.retention.maxBytes", "natsmq.server.retention.maxMsgs"):
-        if values[key] is not None and not (isinstance(values[key], int) and values[key] > 0):
-            findings.append(Finding("error", key, f"{values[key]!r}: leave it empty (unlimited) or give a positive number"))
+        value = values[key]
+        if value is not None and not (isinstance(value, int) and value > 0):
+            findings.append(Finding("error", key, f"{value!r}: leave it empty (unlimited) or "
+                                                  "give a positive number"))
 
     key = "natsmq.server.monitor.logFile"
     log_file = str(values[key] or "")
     if log_file and os.path.isabs(log_file):
+        problem = system_file_problem(log_file)
+        if problem:
+            findings.append(Finding("error", key, f"{problem}: NATS (as Milvus's user) would append its log there"))
+            return findings
         problem = _not_writable(Path(log_file).parent)
         if problem:
-            findings.append(Finding("error", key, f"NATS cannot write its log under {Path(log_file).parent}: {problem}"))
+            findings.append(Finding("error", key,
+                                    f"NATS cannot write its log under {Path(log_file).parent}: {problem}"))
     return findings
 
 
@@ -91,6 +102,10 @@ def _store_dir(values: _Values) -> list[Finding]:
     store_dir = str(values[key] or "")
     if not os.path.isabs(store_dir):
         return [Finding("error", key, f"{store_dir!r} must be an absolute path")]
+    problem = system_path_problem(store_dir)
+    if problem:
+        return [Finding("error", key, f"{problem}: NATS keeps its store there, and apply moves a store that is not "
+                        "empty aside; give NATS a directory of its own, e.g. /var/lib/milvus/nats")]
     problem = _not_writable(Path(store_dir))
     if problem:
         return [Finding("error", key, f"{store_dir}: {problem}")]
@@ -100,7 +115,8 @@ def _store_dir(values: _Values) -> list[Finding]:
     free = shutil.disk_usage(existing).free
     if isinstance(max_file_store, int) and free < max_file_store:
         findings.append(
-            Finding("warning", key, f"{_gib(free)} free under {existing}, less than maxFileStore {_gib(max_file_store)}: "
+            Finding("warning", key, f"{_gib(free)} free under {existing}, less than maxFileStore "
+                                    f"{_gib(max_file_store)}: "
                     "JetStream writes fail once the disk is full")
         )
     if _is_rotational(existing):
@@ -116,13 +132,15 @@ def _sizes(values: _Values) -> list[Finding]:
     key = "natsmq.server.maxPayload"
     if not isinstance(payload, int) or payload < floor:
         findings.append(
-            Finding("error", key, f"{payload!r} is below {floor} (5 MiB and pulsar.maxMessageSize, where Milvus splits inserts)")
+            Finding("error", key, f"{payload!r} is below {floor} (5 MiB and pulsar.maxMessageSize, where "
+                                  "Milvus splits inserts)")
         )
     elif isinstance(pending, int) and payload > pending:
         findings.append(Finding("error", key, f"{payload} is above maxPending {pending}: nats-server refuses to start"))
     max_file_store = values["natsmq.server.maxFileStore"]
     if not (isinstance(max_file_store, int) and max_file_store > 0):
-        findings.append(Finding("error", "natsmq.server.maxFileStore", f"{max_file_store!r}: must be a positive number of bytes"))
+        findings.append(Finding("error", "natsmq.server.maxFileStore", f"{max_file_store!r}: must be a "
+                                                                       "positive number of bytes"))
     return findings
 
 
@@ -141,7 +159,8 @@ def _rocksmq(values: _Values) -> list[Finding]:
     if store_dir and os.path.isabs(store_dir):
         rocks, nats = Path(os.path.realpath(path)), Path(os.path.realpath(store_dir))
         if rocks == nats or nats in rocks.parents:
-            findings.append(Finding("error", key, f"{path} is inside natsmq.server.storeDir {store_dir}: clean-up of one would remove the other"))
+            findings.append(Finding("error", key, f"{path} is inside natsmq.server.storeDir {store_dir}: clean-up of "
+                                                  "one would remove the other"))
     return findings
 
 
@@ -157,7 +176,8 @@ def _unknown_keys(effective: EffectiveConfig, level: str) -> list[Finding]:
             where = f"{layer.path}:{leaf.line}:{leaf.column}"
             real = known.get(format_key(leaf.key))
             if real is not None and real != leaf.key:
-                findings.append(Finding("warning", leaf.key, f"{where}: Milvus reads it as {real} (keys match case-insensitively); spell it {real}"))
+                findings.append(Finding("warning", leaf.key, f"{where}: Milvus reads it as {real} (keys match "
+                                                             f"case-insensitively); spell it {real}"))
             elif real is None and format_key(leaf.key) not in sections:
                 nearest = difflib.get_close_matches(leaf.key, list(known.values()), n=1, cutoff=0.6)
                 guess = f"; did you mean {nearest[0]}?" if nearest else ""

@@ -238,7 +238,7 @@ def keep_original(path: Path, dest_dir: Path) -> tuple[Path, str]:
         copy = _free_name(dest_dir, f"{source.name}.original", data)
         if not os.path.lexists(copy):
             write_bytes_atomic(copy, data, mode=source.stat().st_mode & 0o777)
-        write_bytes_atomic(Path(f"{copy}.sha256"), f"{digest}  {copy.name}\n".encode("utf-8"), mode=0o644)
+        write_bytes_atomic(Path(f"{copy}.sha256"), f"{digest}  {copy.name}\n".encode(), mode=0o644)
         fsync_path(dest_dir)
     except OSError as error:
         raise Refused(f"cannot keep a copy of {source} in {dest_dir}: {error.strerror or error}") from None
@@ -265,11 +265,10 @@ def _temp_beside(target: Path, suffix: str = ".tmp") -> tuple[int, str]:
     try:
         return tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=suffix)
     except OSError as error:
-        raise Refused(f"cannot write {target}: {error.strerror or error} in {target.parent}; the file is unchanged") from None
+        raise Refused(f"cannot write {target}: {error.strerror or error} in {target.parent}; "
+                      "the file is unchanged") from None
 
 
 def _remove_quietly(name: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.unlink(name)
-    except FileNotFoundError:
-        pass

@@ -14,9 +14,10 @@ which one it reads is the order of a Go map walk.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from migrator.config.keys import format_key
 from migrator.errors import BadInput
@@ -118,7 +119,8 @@ def parse_document(path: Path, text: str) -> YamlDocument:
         raise BadInput(f"{path}: invalid YAML: nested deeper than Python can parse") from None
     if root is not None and root.id != "mapping":
         raise BadInput(
-            f"{path}:{root.start_mark.line + 1}:{root.start_mark.column + 1}: the top level must be a mapping of sections, not a {root.id}"
+            f"{path}:{root.start_mark.line + 1}:{root.start_mark.column + 1}: the top level must be a mapping of "
+            f"sections, not a {root.id}"
         )
     document = YamlDocument(path=path, text=text, root=root)
     if root is not None:
@@ -150,7 +152,8 @@ def _check_duplicates(document: YamlDocument, root: Any) -> None:
         names: dict[str, Any] = {}
         children = []
         for child_key, value_node in node.value:
-            if child_key.tag == MERGE_TAG or (child_key.id == "scalar" and child_key.value == "<<" and not child_key.style):
+            if child_key.tag == MERGE_TAG or (child_key.id == "scalar" and child_key.value == "<<"
+                                              and not child_key.style):
                 _raise_at(document, child_key, "a YAML merge key (<<) is not supported in a config file the tool "
                           "reads and edits; write the keys out")
             if child_key.id != "scalar":

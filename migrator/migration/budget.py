@@ -10,8 +10,9 @@ A resumed run counts from its resumption: how long to keep clients away is the o
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 from migrator.errors import NotRolledBack
 from migrator.migration.journal import Journal, Marks, Phase, RunStatus

@@ -25,6 +25,8 @@ from collections import Counter
 from datetime import datetime, timezone
 from typing import Any
 
+from migrator.util.processes import terminate
+
 INTERVAL_S = 0.5
 # The uri (it may hold user:password) and the token travel in the environment, never in argv.
 URI_VARIABLE = "MILVUS_MIGRATE_CLIENT_VIEW_URI"
@@ -43,7 +45,7 @@ class ClientView:
 
     def start(self) -> None:
         environ = {**os.environ, URI_VARIABLE: self.uri, TOKEN_VARIABLE: self.token or ""}
-        self._process = subprocess.Popen(  # noqa: S603 - this interpreter, this module
+        self._process = subprocess.Popen(
             [sys.executable, "-m", "migrator.migration.clientview"],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=environ, text=True,
             start_new_session=True,  # not hit by the tool's own Ctrl-C: the tool stops it
@@ -78,14 +80,7 @@ class ClientView:
             while time.monotonic() < until and process.poll() is None and not any(
                     kind is None and at > until_acknowledged_after for at, kind in list(self.outcomes)):
                 time.sleep(0.2)
-        try:
-            process.send_signal(signal.SIGTERM)
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        except ProcessLookupError:
-            pass
+        terminate(process)
         if self._reader is not None:
             self._reader.join(timeout=10)
         return summarize(self.outcomes)
@@ -141,9 +136,9 @@ def _write_until_stopped(uri: str, token: str | None) -> None:
                 adapter.ensure_probe(deadline_s=3.0, name=CLIENT_VIEW_COLLECTION)
                 ready = True
             adapter.client().insert(CLIENT_VIEW_COLLECTION, [{"id": next(ids), "vector": [0.0, 1.0]}])
-            print(json.dumps([time.time(), None]), flush=True)
+            print(json.dumps([time.time(), None]), flush=True)  # noqa: T201 - the line protocol to the parent
         except Exception as error:  # noqa: BLE001 - every failure is what a client would have seen
-            print(json.dumps([time.time(), client_error_kind(error.__cause__ or error)]), flush=True)
+            print(json.dumps([time.time(), client_error_kind(error.__cause__ or error)]), flush=True)  # noqa: T201
             ready = False
             if adapter is not None:
                 adapter.close()

@@ -1,12 +1,15 @@
-"""The config files through a migration: four named states, computed once, before the first write.
+"""The config files through a migration: named states, computed once, before the first write.
 
     original          as found
     isolated-source   original, clients isolated (proxy.port private, proxy.http.enabled false)
     isolated-target   the MQ switched (mq.type, natsmq.server.*), clients isolated
+    held-source       original, automatic compaction held off
+    held-target       the MQ switched, automatic compaction held off
     final-target      the MQ switched, clients back: the original plus the plan's changes
 
-Clients are isolated on every restart the tool makes until the new MQ is proven to carry Milvus
-(docs/decisions/0008-isolate-clients-on-every-restart.md). Each state is a text per file the
+A run behind port isolation uses the isolated states (decision 0008), one behind the firewall gate
+the held ones (decision 0022): compaction is held off while stored-row counts are compared across
+the switch, since it drops deleted rows from them. Each state is a text per file the
 migration touches, computed from the files as found, saved under `<state_dir>/config-states/<run>/`
 and recorded with its sha256 in the journal: a resumed run writes the same bytes, and a write
 refuses a file that is in none of the run's states (someone edited it meanwhile).
@@ -16,15 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from migrator.config import EffectiveConfig, plan_edit
 from migrator.config.edit import edit_text
-from migrator.config.keys import PROXY_HTTP, PROXY_PORT
+from migrator.config.keys import AUTO_COMPACTION, PROXY_HTTP, PROXY_PORT
 from migrator.config.yamldoc import CONFIG_LIMIT, parse_document
 from migrator.errors import BadInput, NotRolledBack
 from migrator.util.files import child_path, read_bounded
@@ -32,8 +36,10 @@ from migrator.util.files import child_path, read_bounded
 ORIGINAL = "original"
 ISOLATED_SOURCE = "isolated-source"
 ISOLATED_TARGET = "isolated-target"
+HELD_SOURCE = "held-source"
+HELD_TARGET = "held-target"
 FINAL_TARGET = "final-target"
-STATES = (ORIGINAL, ISOLATED_SOURCE, ISOLATED_TARGET, FINAL_TARGET)
+STATES = (ORIGINAL, ISOLATED_SOURCE, ISOLATED_TARGET, HELD_SOURCE, HELD_TARGET, FINAL_TARGET)
 CONFIG_STATES_DIR = "config-states"  # under the state dir, one directory per run
 
 
@@ -75,6 +81,10 @@ def isolation_changes(private_port: int) -> dict[str, Any]:
     return {PROXY_PORT: private_port, PROXY_HTTP: False}
 
 
+def hold_changes() -> dict[str, Any]:
+    return {AUTO_COMPACTION: False}
+
+
 def free_port() -> int:
     """A port nothing listens on, on any interface: Milvus binds its client port on all of them."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -94,26 +104,28 @@ class ConfigStates:
     private_port: int
 
     @classmethod
-    def compute(cls, effective: EffectiveConfig, changes: Mapping[str, Any], private_port: int) -> "ConfigStates":
+    def compute(cls, effective: EffectiveConfig, changes: Mapping[str, Any], private_port: int) -> ConfigStates:
         """From the files as found. Refused (naming the variable or etcd key) when an override would
-        beat either edit: the switch would not happen, or clients would not be isolated."""
+        beat an edit: the switch would not happen, clients would not be isolated, or compaction
+        would not be held."""
         switch = plan_edit(effective, dict(changes))
-        isolate = plan_edit(effective, isolation_changes(private_port))
-        switch.raise_if_refused()
-        isolate.raise_if_refused()
+        overlays = {(ISOLATED_SOURCE, ISOLATED_TARGET): isolation_changes(private_port),
+                    (HELD_SOURCE, HELD_TARGET): hold_changes()}
+        edits = {names: plan_edit(effective, overlay) for names, overlay in overlays.items()}
+        for edit in (switch, *edits.values()):
+            edit.raise_if_refused()
         texts: dict[str, dict[str, str]] = {}
-        for edit in (switch, isolate):
+        for edit in (switch, *edits.values()):
             texts.setdefault(str(edit.target), {ORIGINAL: edit.original})
         for path, states in texts.items():
             original = states[ORIGINAL]
             switched = switch.text if path == str(switch.target) else original
-            states[ISOLATED_SOURCE] = isolate.text if path == str(isolate.target) else original
             states[FINAL_TARGET] = switched
-            if path == str(isolate.target):
-                isolated = edit_text(parse_document(Path(path), switched), isolation_changes(private_port))
-                states[ISOLATED_TARGET] = isolated
-            else:
-                states[ISOLATED_TARGET] = switched
+            for (on_source, on_target), edit in edits.items():
+                overlaid = path == str(edit.target)
+                states[on_source] = edit.text if overlaid else original
+                states[on_target] = (edit_text(parse_document(Path(path), switched), overlays[on_source, on_target])
+                                     if overlaid else switched)
         return cls(texts, private_port)
 
     def save(self, directory: Path) -> RecordedConfigStates:
@@ -132,7 +144,7 @@ class ConfigStates:
 
     @classmethod
     def load(cls, recorded: RecordedConfigStates, *, directory: Path, config_files: set[str],
-             where: str) -> "ConfigStates":
+             where: str) -> ConfigStates:
         """The states a journal (`where`) recorded, read back from their copies. BadInput, before
         anything is written, unless every file is one of `config_files` (the config layers of the
         operator's playbook) and every copy lies inside `directory` (the run's config-states dir)."""
@@ -165,7 +177,8 @@ class ConfigStates:
     def diff(self, name: str) -> str:
         from migrator.config.edit import unified_diff
 
-        return "".join(unified_diff(states[ORIGINAL], states[name], path) for path, states in sorted(self.texts.items()))
+        return "".join(unified_diff(states[ORIGINAL], states[name], path)
+                       for path, states in sorted(self.texts.items()))
 
     def write(self, name: str, writer: Any) -> list[str]:
         """Bring every file to state `name` with `writer(path, text)`; the files it wrote."""

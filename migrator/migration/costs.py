@@ -6,16 +6,21 @@ loaded collections and a collection of 1M rows; docs/milvus.md ("At scale") says
 Another machine has other figures: the report's measured write-downtime is the number to trust,
 and the bench is how to measure these again.
 
-A migration S -> T cuts clients off from the first stop to the first write acknowledged again
-(docs/decisions/0008): three stops, three restarts, two reloads of every loaded collection (the
-snapshot on S, verify on T), one FlushAll, the checkpoint gate, the first write.
+Behind port isolation (docs/decisions/0008) a migration S -> T cuts clients off from the first
+stop to the first write acknowledged again: three stops, three restarts, two reloads of every
+loaded collection (the snapshot on S, verify on T), one FlushAll, the checkpoint gate, the first
+write. Behind the firewall gate (decision 0022): a FlushAll on S, one stop, the drained check, one
+restart, a FlushAll on T with a probe and the stored-row counts, the first write; the reload comes
+after writes are back and makes the read-downtime.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
+from migrator.migration.plan import Estimate
 from migrator.mq import Mq
 
 SOURCE = "benchmarks/bench_scale.py on the sandbox (Milvus 2.3.5, 2 shared cores), 2026-11-30"
@@ -41,7 +46,7 @@ REPLAY_PER_MILLION_ROWS_S = 5.0
 FLUSH_S = 0.5
 FLUSH_PER_COLLECTION_S = 0.018
 # verify on NATS waits for every channel checkpoint to move (the first time tick on the new MQ).
-CHECKPOINTS_S = {Mq.NATSMQ: 1.2, Mq.ROCKSMQ: 0.0}
+CHECKPOINTS_S: dict[str, float] = {Mq.NATSMQ: 1.2, Mq.ROCKSMQ: 0.0}
 # The probe's insert after the last restart (the probe collection is made before the first stop).
 FIRST_WRITE_S = 0.5
 
@@ -57,7 +62,8 @@ def _stop_s(mq: str, loaded: int, stop_deadline_s: float) -> float:
 
 def _reload_s(scale: Mapping[str, Any]) -> float:
     segments = scale.get("loaded_segments", scale.get("loaded", 0))
-    return RELOAD_S + RELOAD_PER_SEGMENT_SQUARED_S * segments ** 2 + RELOAD_PER_MILLION_ROWS_S * scale.get("rows", 0) / 1e6
+    return (RELOAD_S + RELOAD_PER_SEGMENT_SQUARED_S * segments ** 2
+            + RELOAD_PER_MILLION_ROWS_S * scale.get("rows", 0) / 1e6)
 
 
 def write_downtime_parts(scale: Mapping[str, Any], *, source: str, target: str,
@@ -89,17 +95,54 @@ def budget_for_estimate(seconds: float) -> float:
     return float(math.ceil(BUDGET_FACTOR * seconds + BUDGET_MARGIN_S))
 
 
+# Behind the firewall gate (decision 0022), measured on the sandbox 2026-12-06 (the flow of
+# benchmarks/bench_vs_manual.py): FlushAll on the running source 0.5-0.7 s; a stop after it, the
+# graceful part cut at STOP_GRACE_S; the drained check reads the stopped store; the restart to
+# healthz, every channel's checkpoint moved by then once the dead sessions go at the first
+# registration; on the target a probe insert, FlushAll and the stored rows of every collection.
+STOP_GRACE_S = 0.5
+STOP_AFTER_FLUSH_S = 1.0
+DRAINED_S = 0.2
+GATED_RESTART_S = 8.6
+GATED_VERIFY_S = 0.8
+GATED_VERIFY_PER_COLLECTION_S = 0.004
+
+
+def gated_write_downtime_parts(scale: Mapping[str, Any]) -> dict[str, float]:
+    """Seconds per part of the write-downtime of a migration behind the firewall gate."""
+    loaded = int(scale.get("loaded", 0))
+    collections = int(scale.get("collections", 0))
+    return {
+        "flush": round(FLUSH_S + FLUSH_PER_COLLECTION_S * collections, 1),
+        "stop": STOP_AFTER_FLUSH_S,
+        "drained": DRAINED_S,
+        "restart": round(GATED_RESTART_S + RESTART_PER_LOADED_S * loaded, 1),
+        "verify": round(GATED_VERIFY_S + GATED_VERIFY_PER_COLLECTION_S * collections, 1),
+        "first write": FIRST_WRITE_S,
+    }
+
+
 def estimate(scale: Mapping[str, Any], *, source: str, target: str, stop_deadline_s: float,
-             budget_s: float | None, rollback_budget_s: float | None) -> dict[str, Any]:
-    """The plan's estimate: the write-downtime and its parts, the budget (the playbook's, else from the
-    estimate) and the rollback's bound."""
-    parts = write_downtime_parts(scale, source=source, target=target, stop_deadline_s=stop_deadline_s)
+             budget_s: float | None, rollback_budget_s: float | None, gate: str = "isolation") -> Estimate:
+    """The plan's estimate: the write-downtime and its parts, the read-downtime, the budget (the
+    playbook's, else from the estimate) and the rollback's bound."""
+    if gate == "firewall":
+        parts = gated_write_downtime_parts(scale)
+        # The way back after clients reached the target: the gate closes again, the target is
+        # flushed and stopped, and the source restarts on an empty store and is verified.
+        rollback = 2 * sum(parts.values())
+        read_downtime = sum(parts.values()) + _reload_s(scale)
+    else:
+        parts = write_downtime_parts(scale, source=source, target=target, stop_deadline_s=stop_deadline_s)
+        rollback = rollback_bound_s(scale, source=source, target=target, stop_deadline_s=stop_deadline_s)
+        # The third restart's reload: after clients are back, as behind the firewall.
+        read_downtime = sum(parts.values()) + _reload_s(scale)
     seconds = round(sum(parts.values()), 1)
-    rollback = rollback_bound_s(scale, source=source, target=target, stop_deadline_s=stop_deadline_s)
     return {
         "write_downtime_s": seconds,
         "parts": parts,
         "reload_s": round(_reload_s(scale), 1),
+        "read_downtime_s": round(read_downtime, 1),
         "write_downtime_budget_s": budget_s if budget_s is not None else budget_for_estimate(seconds),
         "budget_from": "playbook" if budget_s is not None else "estimate",
         "rollback_budget_s": rollback_budget_s if rollback_budget_s is not None else budget_for_estimate(rollback),

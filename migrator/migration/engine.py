@@ -12,8 +12,9 @@ from __future__ import annotations
 import signal
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable, Iterator, Protocol
+from typing import Protocol
 
 from migrator.errors import (
     Interrupted,
@@ -23,8 +24,10 @@ from migrator.errors import (
     RolledBack,
 )
 from migrator.migration.budget import ROLLBACK, BudgetSpent, budget_for
+from migrator.migration.dryrun import check_step
 from migrator.migration.journal import Phase, RunStatus, StepState
 from migrator.migration.steps.base import RunContext, Step
+from migrator.migration.steps.gate import ensure_gate_holds
 
 RollbackSteps = Callable[[RunContext], list[Step]]
 
@@ -111,17 +114,17 @@ def _run_one(ctx: RunContext, step: Step, number: int, total: int, on_failure: C
     try:
         if ctx.budget is not None:
             ctx.budget.check(step.id)
-        if ctx.dry_run and step.side_effects:
-            summary = "would " + (step.would(ctx) if step.would else step.description)
-        else:
-            summary = step.do(ctx)
+        if step.behind_gate:
+            ensure_gate_holds(ctx, step.id)
+        # Under --dry-run a step with side effects only has what it would do checked (migration/dryrun.py).
+        summary = check_step(ctx, step) if ctx.dry_run and step.side_effects else step.do(ctx)
     except KeyboardInterrupt:
         seconds = time.monotonic() - started
         journal.fail(step.id, seconds, "interrupted", state=StepState.INTERRUPTED)
         journal.set_status(RunStatus.INTERRUPTED, error=f"interrupted during {step.id}")
         log.warning("step.interrupted", step=step.id, seconds=round(seconds, 2))
         raise
-    except Exception as error:  # noqa: BLE001 - every failure is journaled, then handled once
+    except Exception as error:  # every failure is journaled, then handled once
         seconds = time.monotonic() - started
         message = error.message if isinstance(error, MigrateError) else f"{type(error).__name__}: {error}"
         if ctx.budget is not None and ctx.budget.left() <= 0 and not isinstance(error, BudgetSpent):
@@ -166,7 +169,8 @@ def _after_failure(ctx: RunContext, steps: list[Step], step: Step, error: Except
     except MigrateError as error:
         ctx.journal.set_status(RunStatus.FAILED, error=f"{step.id}: {message}; rollback failed: {error.message}")
         raise NotRolledBack(f"{step.id} failed: {message}; the automatic rollback failed too: {error.message}",
-                            hint="see `milvus-migrate status`; fix the cause, then `milvus-migrate rollback`") from error
+                            hint="see `milvus-migrate status`; fix the cause, then `milvus-migrate rollback`"
+                            ) from error
     raise RolledBack(f"{step.id} failed: {message}; rolled back to {ctx.plan.source_mq}, clients back")
 
 

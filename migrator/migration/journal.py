@@ -110,6 +110,12 @@ class Marks(_Record):
     clients_off_at: float | None = None  # the first stop cut clients off
     clients_back_at: float | None = None  # a write acknowledged through the public port again
     rollback_started_at: float | None = None
+    gate_closed_at: float | None = None  # the firewall gate's rule last installed
+    gate_opened_at: float | None = None  # the firewall gate's rule last removed (clients may connect)
+    all_readable_at: float | None = None  # every loaded collection answered a search again
+    # The firewall gate's rule set (runtime/firewall.py GateRule.to_dict), journaled before it is
+    # installed; checked by GateRule.checked before any of it reaches a command.
+    gate: dict[str, Any] | None = None
     config_states: RecordedConfigStates | None = None  # migration/configstates.py
     client_view: list[ClientViewSegment] = Field(default_factory=list)
 
@@ -160,7 +166,7 @@ class Journal:
         self.document = document
 
     @classmethod
-    def create(cls, path: Path, *, run_id: str, plan: dict[str, Any], dry_run: bool = False) -> "Journal":
+    def create(cls, path: Path, *, run_id: str, plan: dict[str, Any], dry_run: bool = False) -> Journal:
         try:
             document = JournalDocument(schema_version=SCHEMA_VERSION, run_id=run_id, status=RunStatus.RUNNING,
                                        started_at=_now(), plan=plan)
@@ -172,7 +178,7 @@ class Journal:
         return journal
 
     @classmethod
-    def scratch_of(cls, journal: "Journal") -> "Journal":
+    def scratch_of(cls, journal: Journal) -> Journal:
         """A journal never saved, holding `journal`'s plan and steps: checks run outside a migration
         (verbs/verify.py) keep their scratch facts in it."""
         scratch = cls.create(journal.path, run_id=new_run_id(), plan=journal.plan, dry_run=True)
@@ -180,7 +186,7 @@ class Journal:
         return scratch
 
     @classmethod
-    def load(cls, path: Path) -> "Journal | None":
+    def load(cls, path: Path) -> Journal | None:
         if not os.path.lexists(path):
             return None
         raw = read_bounded(path, JOURNAL_LIMIT, what="journal")
@@ -192,7 +198,8 @@ class Journal:
     def save(self) -> None:
         if not self.dry_run:
             # Step errors and summaries quote Milvus and runtime messages: redacted like any output.
-            write_json_atomic(self.path, redact(self.document.model_dump(mode="json", by_alias=True, exclude_none=True)))
+            write_json_atomic(self.path,
+                              redact(self.document.model_dump(mode="json", by_alias=True, exclude_none=True)))
 
     # -- what the run is ------------------------------------------------------------------------
 
@@ -379,7 +386,7 @@ class DeploymentLock:
             self._handle.close()
             self._handle = None
 
-    def __enter__(self) -> "DeploymentLock":
+    def __enter__(self) -> DeploymentLock:
         self.acquire()
         return self
 

@@ -7,16 +7,17 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from migrator.config.keys import MQ_TYPE, NATSMQ_SERVER_PREFIX
 from migrator.context import Environment
-from migrator.errors import Refused
+from migrator.errors import BadInput, Refused
 from migrator.findings import Finding
 from migrator.mq import Mq
-from migrator.playbook import KubernetesRuntimeSpec, LoadedPlaybook
+from migrator.playbook import KubernetesRuntimeSpec, LoadedPlaybook, Playbook
 
 if TYPE_CHECKING:
     from migrator.migration.plan import Plan
@@ -32,11 +33,14 @@ class KubernetesChange:
     commands: list[list[str]]  # argv lists, in order; file arguments are paths in that directory
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "files": self.files, "commands": self.commands}
+        return {"target_mq": self.target, "files": self.files, "commands": self.commands}
 
     @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> "KubernetesChange":
-        return cls(raw["target"], dict(raw["files"]), [list(argv) for argv in raw["commands"]])
+    def from_dict(cls, raw: Mapping[str, Any]) -> KubernetesChange:
+        if "target_mq" not in raw:  # a plan of a version that said `target` (docs/json.md)
+            raise BadInput("the plan's Kubernetes change names no target_mq: it was made by an older version",
+                           hint="make a new plan with `milvus-migrate plan`")
+        return cls(raw["target_mq"], dict(raw["files"]), [list(argv) for argv in raw["commands"]])
 
     def shown_commands(self) -> str:
         return "; ".join(" ".join(argv) for argv in self.commands)
@@ -86,7 +90,8 @@ def change_for(spec: KubernetesRuntimeSpec, target: str, natsmq: Mapping[str, An
     target = Mq(target).value  # a plain str: YAML cannot represent an enum member
 
     server = {"storeDir": natsmq_store_dir(natsmq), **{k: v for k, v in natsmq.items() if k != "storeDir"}}
-    rollout = _kubectl(spec, "rollout", "status", f"deployment/{deployment_name(spec)}", f"--timeout={_ROLLOUT_TIMEOUT}")
+    rollout = _kubectl(spec, "rollout", "status", f"deployment/{deployment_name(spec)}",
+                       f"--timeout={_ROLLOUT_TIMEOUT}")
     if spec.manager == "helm":
         values: dict[str, Any] = {"standalone": {"messageQueue": target, "persistence": {"enabled": True}}}
         if target == Mq.NATSMQ:
@@ -110,7 +115,8 @@ def change_for(spec: KubernetesRuntimeSpec, target: str, natsmq: Mapping[str, An
     config = {"natsmq": {"server": server}} if target == Mq.NATSMQ else {}
     patch = {"spec": {"dependencies": dependencies, **({"config": config} if config else {})}}
     name = f"milvus-patch-{target}.json"
-    kubectl_patch = _kubectl(spec, "patch", "milvus", spec.release, "--type", "merge", "--patch-file", str(out_dir / name))
+    kubectl_patch = _kubectl(spec, "patch", "milvus", spec.release, "--type", "merge", "--patch-file",
+                             str(out_dir / name))
     # The operator only rewrites the ConfigMap (updateConfigMapOnly defaults to true) and the pod
     # template keeps the same claim: without a restart Milvus keeps running on the old MQ.
     restart = _kubectl(spec, "rollout", "restart", f"deployment/{deployment_name(spec)}")
@@ -120,24 +126,35 @@ def change_for(spec: KubernetesRuntimeSpec, target: str, natsmq: Mapping[str, An
 def change_findings(spec: KubernetesRuntimeSpec, target: str) -> list[Finding]:
     """The traps of the manager that owns the config, for the plan to say."""
     if spec.manager == "operator":
+        claim_name = ("runtime.data_claim" if spec.data_claim
+                      else "the name the operator gives the claim it makes, <release>-data")
         return [
             Finding("info", "runtime.data_claim",
                     f"spec.dependencies.{target}.persistence reuses the claim {spec.claim()} "
-                    f"({'runtime.data_claim' if spec.data_claim else 'the name the operator gives the claim it makes, <release>-data'}): "
+                    f"({claim_name}): "
                     f"without it the {target} store would land on an emptyDir and die with the pod. If "
                     "spec.dependencies.rocksmq.persistence.persistentVolumeClaim.existingClaim names another claim, "
                     "set runtime.data_claim to it (`kubectl get milvus NAME -o yaml` shows it)"),
             Finding("warning", "runtime.manager",
                     "milvus-operator only updates the ConfigMap on this change (spec.components.updateConfigMapOnly "
                     "defaults to true) and the pod template does not change: Milvus keeps running on the old MQ until "
-                    f"it restarts, so the commands include `kubectl rollout restart deployment/{deployment_name(spec)}`"),
+                    "it restarts, so the commands include "
+                    f"`kubectl rollout restart deployment/{deployment_name(spec)}`"),
         ]
     return [Finding("warning", "standalone.messageQueue",
                     f"the values set standalone.messageQueue: {target} explicitly; keep it in every later upgrade. "
                     "Chart 5.x (milvus-5.0.0 and later, Milvus 2.6) defaults it to woodpecker and, on an upgrade with "
-                    "the default, keeps the Deployment's sticky `milvus.io/message-queue` annotation, or renders rocksmq "
+                    "the default, keeps the Deployment's sticky `milvus.io/message-queue` "
+                    "annotation, or renders rocksmq "
                     "where there is none (charts before 5.0 never wrote it): a release upgraded without the explicit "
                     "value silently changes its MQ, and 2.6 has no natsmq at all")]
+
+
+def kubernetes_runtime(spec: Playbook) -> KubernetesRuntimeSpec:
+    """The playbook's runtime section, which the caller chose this path by (verbs/deployment.py driver_for)."""
+    if not isinstance(spec.runtime, KubernetesRuntimeSpec):  # pragma: no cover - a caller's bug
+        raise TypeError(f"runtime kind {spec.runtime.kind} is not kubernetes")
+    return spec.runtime
 
 
 def run_change(change: KubernetesChange, spec: KubernetesRuntimeSpec, out_dir: Path, timeout_s: float = 1200.0) -> None:
@@ -163,14 +180,14 @@ def build_kubernetes_plan(
     sets: Mapping[str, Any],
     token: str | None,
     out_dir: Path,
-) -> "Plan":
+) -> Plan:
     """Helm or the operator own the config and the pod, so the plan is their change (values file or
     CR patch) and the commands that roll it out. No config file is read: none is on this machine.
     Milvus answers for its version and collections when its uri is reachable (a port-forward);
     when it is not, the change is still emitted, with a warning."""
     from migrator.config.layers import parse_release
     from migrator.migration import preflight
-    from migrator.migration.plan import Plan, PlannedStep
+    from migrator.migration.plan import NoSnapshot, Plan, PlannedStep, PlanSnapshot
     from migrator.migration.planner import (
         check_target,
         provenance,
@@ -180,21 +197,23 @@ def build_kubernetes_plan(
     from migrator.milvus.client import MilvusAdapter, MilvusError
 
     spec = loaded.spec
+    runtime = kubernetes_runtime(spec)
     check_target(target)
     source = (Mq.ROCKSMQ if target == Mq.NATSMQ else Mq.NATSMQ).value
     changes = target_changes(target, spec.migration.natsmq, sets)
     natsmq = {key.removeprefix(NATSMQ_SERVER_PREFIX): value for key, value in changes.items()
               if key.startswith(NATSMQ_SERVER_PREFIX)}
-    change = change_for(spec.runtime, target, natsmq, out_dir)
+    change = change_for(runtime, target, natsmq, out_dir)
 
     findings: list[Finding] = []
+    snapshot: PlanSnapshot | NoSnapshot
     try:
         with MilvusAdapter.connect(spec.milvus.uri, token=token) as milvus:
             version = milvus.version()
             snapshot = milvus.snapshot().to_dict()
         findings += preflight.version_findings(version)
     except MilvusError as error:
-        version, snapshot = "unknown", {}
+        version, snapshot = "unknown", NoSnapshot()
         findings.append(Finding("warning", "milvus.uri",
                                     f"{error.message}; the change is emitted without Milvus's version and collections "
                                     "(`kubectl port-forward` Milvus's service to check them)"))
@@ -206,11 +225,12 @@ def build_kubernetes_plan(
                                 "writer (forceDeny does not stop Milvus 2.3's HTTP API), FlushAll, and keep writers "
                                 "away until the new pod's channels have moved, or acknowledged rows can be lost "
                                 "(docs/deployments/kubernetes.md)"))
-    findings += change_findings(spec.runtime, target)
+    findings += change_findings(runtime, target)
     findings.append(Finding("info", "target_store",
                             f"the {target} store is inside the pod and is not checked here: if "
-                            f"{PERSISTED_MOUNT} already holds one from an earlier run, move it aside before the rollout "
-                            f"(`kubectl exec deploy/{deployment_name(spec.runtime)} -- ls {PERSISTED_MOUNT}`)"))
+                            f"{PERSISTED_MOUNT} already holds one from an earlier run, move it "
+                            "aside before the rollout "
+                            f"(`kubectl exec deploy/{deployment_name(runtime)} -- ls {PERSISTED_MOUNT}`)"))
     if version != "unknown":
         findings += preflight.road_findings(version, source, target)
     findings += preflight.state_findings(spec.migration.state_dir)
@@ -229,8 +249,8 @@ def build_kubernetes_plan(
         isolation_diff="",
         layers={},  # no local config layer: staleness is the playbook's digest alone
         snapshot=snapshot,
-        facts={"kubernetes": {**change.to_dict(), "manager": spec.runtime.manager, "out_dir": str(out_dir),
-                              "run_kubectl": spec.runtime.run_kubectl},
+        facts={"kubernetes": {**change.to_dict(), "manager": runtime.manager, "out_dir": str(out_dir),
+                              "run_kubectl": runtime.run_kubectl},
                **({"road": found_road.to_dict()} if found_road else {})},
         findings=findings,
     )

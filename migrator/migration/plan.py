@@ -18,8 +18,9 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any
 
+from pydantic import ConfigDict, with_config
 from typing_extensions import TypedDict
 
 from migrator.config.keys import MQ_TYPE, NATSMQ_SERVER_PREFIX
@@ -29,18 +30,24 @@ from migrator.mq import MIGRATABLE, Mq
 from migrator.util.files import MIB, read_bounded
 from migrator.util.redact import redact
 
+if TYPE_CHECKING:
+    from migrator.playbook import LoadedPlaybook
+
+
 SCHEMA_VERSION = 2  # 2: the digest
 PLAN_LIMIT = 64 * MIB
+STORE_DIR = "natsmq.server.storeDir"
+NATS_LOG_FILE = "natsmq.server.monitor.logFile"
 
 
 # The plan's typed parts. TypedDicts: they stay the plain JSON mappings the digest is computed over
 # (same keys, same bytes), while loading names a missing or mistyped field (BadInput, exit 2).
-# pydantic reads each class's __pydantic_config__: a key no version of the tool writes is refused.
-_STRICT_KEYS = {"extra": "forbid"}
+# with_config gives pydantic each class's config: a key no version of the tool writes is refused.
+_strict_keys = with_config(ConfigDict(extra="forbid"))
 
 
+@_strict_keys
 class SnapshotCollection(TypedDict):
-    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
     database: str
     name: str
     loaded: bool
@@ -48,55 +55,69 @@ class SnapshotCollection(TypedDict):
     key: str
 
 
+@_strict_keys
 class PlanSnapshot(TypedDict):
     """What Milvus answered when the plan was made (milvus/client.py Snapshot.to_dict)."""
 
-    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
     version: str
     collections: list[SnapshotCollection]
 
 
+@_strict_keys
 class NoSnapshot(TypedDict):
     """A Kubernetes plan made while Milvus was unreachable (migration/kubernetes.py)."""
 
-    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
 
-
+@_strict_keys
 class ForceDenyFact(TypedDict):
-    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
     value: bool
     source: str
 
 
+@_strict_keys
 class MqPinFact(TypedDict):
-    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
     key: str
-    value: Optional[str]
+    value: str | None
 
 
+@_strict_keys
 class PlanFacts(TypedDict, total=False):
     """What the planner found (migration/planner.py, kubernetes.py); each key only when it applies."""
 
-    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
     mq_type_source: str  # where mq.type comes from
     force_deny: ForceDenyFact
-    etcd: Optional[str]  # why etcd was or was not read
+    etcd: str | None  # why etcd was or was not read
     config_sources: list[dict[str, Any]]  # EffectiveConfig.mq_settings, each to_dict()
     scale: dict[str, Any]  # MilvusAdapter.scale
     rocksmq: dict[str, Any]  # the RocksMQ store found (planner._rocksmq_facts)
-    road: Optional[dict[str, Any]]  # road.Road.to_dict
+    road: dict[str, Any] | None  # road.Road.to_dict
     target_store: dict[str, Any]  # planner.target_store
     mq_pin: MqPinFact  # 2.6: the MQ pinned in etcd
     kubernetes: dict[str, Any]  # kubernetes.KubernetesChange.to_dict, with manager, out_dir, run_kubectl
 
 
+@_strict_keys
+class GateFact(TypedDict):
+    """How the run keeps clients away (migration/gate.py GateChoice.to_dict)."""
+
+    kind: str  # firewall or isolation
+    tool: str | None  # nft or iptables for the firewall
+    why: str
+
+
+def isolation_gate() -> GateFact:
+    """The gate of a plan made before gates existed: port isolation (decision 0008)."""
+    return GateFact(kind="isolation", tool=None, why="the plan names no gate")
+
+
+@_strict_keys
 class Estimate(TypedDict, total=False):
     """The write-downtime estimate, the budget and the rollback's bound (migration/costs.py)."""
 
-    __pydantic_config__ = _STRICT_KEYS  # type: ignore[misc]
     write_downtime_s: float
     parts: dict[str, float]
     reload_s: float
+    read_downtime_s: float  # until every loaded collection answers a search again
     write_downtime_budget_s: float
     budget_from: str
     rollback_budget_s: float
@@ -129,6 +150,7 @@ class Plan:
     findings: list[Finding] = field(default_factory=list)
     steps: list[PlannedStep] = field(default_factory=list)
     estimate: Estimate = field(default_factory=lambda: Estimate())
+    gate: GateFact = field(default_factory=isolation_gate)
     schema_version: int = SCHEMA_VERSION
     digest: str = field(default="", compare=False)  # set in to_dict(); checked in from_dict()
 
@@ -152,7 +174,7 @@ class Plan:
         return {**data, "digest": digest_of(data)}
 
     @classmethod
-    def from_dict(cls, raw: Any, *, where: str = "plan") -> "Plan":
+    def from_dict(cls, raw: Any, *, where: str = "plan") -> Plan:
         """A Plan from its saved form; BadInput naming `where` for a wrong shape or digest."""
         if not isinstance(raw, dict):
             raise BadInput(f"{where}: not a milvus-migrate plan (a JSON {type(raw).__name__}, not an object)")
@@ -171,7 +193,8 @@ class Plan:
             first = error.errors()[0]
             field_name = ".".join(str(part) for part in first["loc"])
             message = first["msg"].removeprefix("Value error, ")
-            raise BadInput(f"{where}: not a milvus-migrate plan: {field_name + ': ' if field_name else ''}{message}") from None
+            where_in = f"{field_name}: " if field_name else ""
+            raise BadInput(f"{where}: not a milvus-migrate plan: {where_in}{message}") from None
 
     def save(self, path: Path) -> None:
         from migrator.migration.journal import write_json_atomic
@@ -179,7 +202,7 @@ class Plan:
         write_json_atomic(path, self.to_dict())
 
     @classmethod
-    def load(cls, path: Path) -> "Plan":
+    def load(cls, path: Path) -> Plan:
         data = read_bounded(path, PLAN_LIMIT, what="plan")
         try:
             raw = json.loads(data.decode("utf-8"))
@@ -203,7 +226,7 @@ def sha256_of(path: Path) -> str | None:
     return hashlib.sha256(read_bounded(path, CONFIG_LIMIT, what="config file")).hexdigest()
 
 
-def check_fresh(plan: Plan, loaded: Any) -> None:
+def check_fresh(plan: Plan, loaded: LoadedPlaybook) -> None:
     """Refuse (exit 3, naming what) a plan that does not describe the deployment of the playbook
     `loaded` (a LoadedPlaybook) as it is now: another playbook, a changed playbook or config
     layer, or fields apply would act on that a plan made from this playbook cannot hold."""
@@ -222,14 +245,14 @@ def check_fresh(plan: Plan, loaded: Any) -> None:
                       hint="make a new plan with `milvus-migrate plan`")
 
 
-def field_problems(plan: Plan, loaded: Any) -> list[str]:
+def field_problems(plan: Plan, loaded: LoadedPlaybook) -> list[str]:
     """What in `plan` a plan made by `plan` from the playbook `loaded` could not hold."""
     from migrator.config.layers import config_files_for, parse_version
+    from migrator.migration.preflight import playbook_dirs_findings
+    from migrator.util.paths import system_file_problem, system_path_problem
 
     spec = loaded.spec
     problems = []
-    if Path(plan.playbook_path) != Path(loaded.path):
-        problems.append(f"it was made from {plan.playbook_path}")
     for role, value in (("target_mq", plan.target_mq), ("source_mq", plan.source_mq)):
         if value not in MIGRATABLE:
             problems.append(f"{role} {value!r} is not natsmq or rocksmq")
@@ -238,6 +261,13 @@ def field_problems(plan: Plan, loaded: Any) -> list[str]:
     for key in plan.changes:
         if key != MQ_TYPE and not (plan.target_mq == Mq.NATSMQ and key.startswith(NATSMQ_SERVER_PREFIX)):
             problems.append(f"changes.{key}: a plan changes only {MQ_TYPE} and, to natsmq, {NATSMQ_SERVER_PREFIX}*")
+    # Paths apply hands to Milvus, or moves aside: never a system directory, never the playbook's own.
+    for key, check in ((STORE_DIR, system_path_problem), (NATS_LOG_FILE, system_file_problem)):
+        path = plan.changes.get(key)
+        problem = check(path) if isinstance(path, str) else None if path is None else f"{path!r} is not a path"
+        if problem:
+            problems.append(f"changes.{key}: {problem}")
+    problems += [f"changes.{f.key}: {f.message}" for f in playbook_dirs_findings(spec, plan.changes)]
     try:
         version = parse_version(plan.milvus_version)
     except BadInput:

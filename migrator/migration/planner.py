@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from migrator import __version__
 from migrator.config import (
@@ -19,12 +20,16 @@ from migrator.config.layers import parse_release
 from migrator.context import Environment
 from migrator.errors import BadInput
 from migrator.findings import Finding
+from migrator.migration import gate as gates
 from migrator.migration import preflight, road
-from migrator.migration.configstates import isolation_changes
-from migrator.migration.plan import Plan, PlannedStep, sha256_of
+from migrator.migration.configstates import hold_changes, isolation_changes
+from migrator.migration.plan import Estimate, Plan, PlanFacts, PlannedStep, sha256_of
 from migrator.migration.steps.pipeline import forward_steps
 from migrator.mq import MIGRATABLE, Mq
-from migrator.playbook import LoadedPlaybook
+from migrator.playbook import LoadedPlaybook, Playbook
+
+if TYPE_CHECKING:
+    from migrator.milvus.client import SnapshotRecord
 
 PLANNED_PRIVATE_PORT = 19539  # shown in the plan's diff only
 STORE_DIR = "natsmq.server.storeDir"
@@ -88,16 +93,20 @@ def build_plan(
     mq_edit = plan_edit(effective, changes)
     # The port only shapes the diff shown; apply picks a free one when it isolates clients.
     isolation_edit = plan_edit(effective, isolation_changes(spec.migration.isolation_port or PLANNED_PRIVATE_PORT))
-    findings += preflight.edit_findings(mq_edit, isolation_edit)
+    gate = gates.choose(spec.migration.gate, spec.runtime.kind, spec.milvus.uri)
+    findings += preflight.gate_findings(spec.migration.gate, gate)
+    hold_edits = [plan_edit(effective, hold_changes())] if gate.kind == gates.GateKind.FIREWALL else []
+    findings += preflight.edit_findings(mq_edit, isolation_edit, *hold_edits)
     port_is_free = None
     if spec.runtime.kind in ("compose", "docker"):
         findings += preflight.container_mount_findings(loaded, env.environ, effective, changes,
                                                        {mq_edit.target.name, isolation_edit.target.name})
         port_is_free = preflight.container_port_check(loaded, env.environ)
-    findings += preflight.etcd_findings(spec)
+    findings += preflight.playbook_findings(spec)
     findings += preflight.settings_findings(effective, changes, source, target, port_is_free=port_is_free)
+    findings += preflight.playbook_dirs_findings(spec, changes)
     findings += preflight.state_findings(spec.migration.state_dir)
-    facts: dict[str, Any] = {
+    facts: PlanFacts = {
         "mq_type_source": str(effective.get(MQ_TYPE).source),
         "force_deny": {"value": bool(effective.get(FORCE_DENY).value), "source": str(effective.get(FORCE_DENY).source)},
         "etcd": getattr(effective, "etcd_state", None),
@@ -106,7 +115,6 @@ def build_plan(
     }
     if source == Mq.ROCKSMQ:
         facts["rocksmq"] = _rocksmq_facts(loaded, effective, findings)
-    findings += preflight.cleanup_findings(spec.migration)
     if spec.migration.backup:
         findings += preflight.backup_room_findings(loaded, facts.get("rocksmq", {}))
     findings += preflight.road_findings(version, source, target)
@@ -139,9 +147,9 @@ def build_plan(
         snapshot=snapshot.to_dict(),
         facts=facts,
         findings=findings,
+        gate=gate.to_dict(),
     )
-    plan.steps = [PlannedStep(step.id, step.description) for step in forward_steps(plan, spec)]
-    plan.estimate = plan_estimate(spec, scale, source, target)
+    plan.steps, plan.estimate = steps_and_estimate(plan, spec, scale)
     plan.findings += preflight.budget_findings(plan.estimate, spec.migration.deadlines.verify_s)
     env.log.info("plan.built", source=source, target=target, steps=len(plan.steps),
                  errors=len(plan.errors), collections=len(snapshot.collections))
@@ -204,7 +212,7 @@ def _rocksmq_store(path: Path) -> tuple[list[str], bool, dict[str, Any]]:
 
 
 def refused_on_pinned_release(env: Environment, loaded: LoadedPlaybook, effective: EffectiveConfig, version: str,
-                               snapshot: dict[str, Any], target: str) -> Plan:
+                               snapshot: SnapshotRecord, target: str) -> Plan:
     """Milvus 2.6+: no edit to plan. The plan says why (the pin, natsmq gone), who sets mq.type, and
     what 2.6 offers instead (AlterWAL and its preconditions here)."""
     from migrator.milvus.etcd import mq_pin_key
@@ -238,7 +246,14 @@ def refused_on_pinned_release(env: Environment, loaded: LoadedPlaybook, effectiv
     return plan
 
 
-def provenance(loaded: LoadedPlaybook) -> dict[str, str]:
+class Provenance(TypedDict):
+    created_at: str
+    tool_version: str
+    playbook_path: str
+    playbook_sha256: str
+
+
+def provenance(loaded: LoadedPlaybook) -> Provenance:
     """What every plan says about when, by what and from which playbook it was made."""
     return {"created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "tool_version": __version__,
             "playbook_path": str(loaded.path), "playbook_sha256": loaded.sha256}
@@ -265,13 +280,22 @@ def _rocksmq_facts(loaded: LoadedPlaybook, effective: EffectiveConfig, findings:
     }
 
 
-def plan_estimate(spec: Any, scale: Mapping[str, Any], source: str, target: str) -> dict[str, Any]:
+def steps_and_estimate(plan: Plan, spec: Playbook, scale: Mapping[str, Any]) -> tuple[list[PlannedStep], Estimate]:
+    """The steps apply would run and the write-downtime they should take; none of either when
+    Milvus already runs on the target (apply then does nothing)."""
+    if plan.nothing_to_do:
+        return [], {}
+    steps = [PlannedStep(step.id, step.description) for step in forward_steps(plan, spec)]
+    return steps, plan_estimate(spec, scale, plan.source_mq, plan.target_mq, plan.gate["kind"])
+
+
+def plan_estimate(spec: Playbook, scale: Mapping[str, Any], source: str, target: str, gate: str) -> Estimate:
     """The write-downtime this migration should take, from what the plan found (migration/costs.py),
     the budget that bounds it and the rollback's bound."""
     from migrator.migration import costs
 
     deadlines = spec.migration.deadlines
-    return costs.estimate(scale, source=source, target=target,
+    return costs.estimate(scale, source=source, target=target, gate=gate,
                           stop_deadline_s=getattr(spec.runtime, "stop_timeout_s", deadlines.stop_s),
                           budget_s=spec.migration.write_downtime_budget_s,
                           rollback_budget_s=spec.migration.rollback_budget_s)

@@ -7,8 +7,9 @@ against the deployment as it is then. Each rule returns Findings; an error refus
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from migrator.config import MQ_TYPE, EffectiveConfig, natsmq_findings
 from migrator.config.edit import ConfigEdit
@@ -20,7 +21,7 @@ from migrator.migration.journal import DeploymentLock
 from migrator.milvus.etcd import mq_pin_key
 from migrator.milvus.nats_store import NANOS_PER_MINUTE
 from migrator.mq import MIGRATABLE, Mq
-from migrator.playbook import LoadedPlaybook
+from migrator.playbook import ComposeRuntimeSpec, DockerRuntimeSpec, LoadedPlaybook, Playbook
 from migrator.util.sizes import human_bytes
 
 RETENTION = "natsmq.server.retention"
@@ -34,7 +35,8 @@ def version_findings(version: str, *, pin: str | None = None, pin_key: str = mq_
     release = parse_release(version)
     if release is None or release < road.FIRST_WITH_NATS:
         return [Finding("error", "milvus.version",
-                        f"Milvus {version}: natsmq exists from 2.3.0 and was removed in 2.6; need 2.3 <= version < 2.6")]
+                        f"Milvus {version}: natsmq exists from 2.3.0 and was removed in 2.6; "
+                        "need 2.3 <= version < 2.6")]
     if road.is_pinned(release):
         now = f" (it holds {pin!r})" if pin is not None else ""
         return [Finding("error", "milvus.version",
@@ -54,12 +56,14 @@ def road_findings(version: str, source: str, target: str) -> list[Finding]:
     findings = []
     if target == Mq.NATSMQ and source != Mq.NATSMQ:
         findings.append(Finding("warning", "road",
-                                "natsmq is deprecated since Milvus 2.5 (a CVE in its bundled nats-server) and removed in "
-                                "2.6: before any upgrade to 2.6 this deployment must come back to RocksMQ (see the road)"))
+                                "natsmq is deprecated since Milvus 2.5 (a CVE in its bundled nats-server) and "
+                                "removed in 2.6: before any upgrade to 2.6 this deployment must come back to "
+                                "RocksMQ (see the road)"))
     if source == Mq.NATSMQ:
         if release[:2] == (2, 5) and release < road.ROAD_START:
             findings.append(Finding("warning", "milvus.version",
-                                    f"Milvus {version}: upgrade within 2.5 to {road.fmt(road.ROAD_START)} or later first, "
+                                    f"Milvus {version}: upgrade within 2.5 to "
+                                    f"{road.fmt(road.ROAD_START)} or later first, "
                                     "keeping NATS, then switch to RocksMQ: the upgrade to 2.6 starts from "
                                     f"{road.fmt(road.ROAD_START)} and keeps the MQ it finds"))
         findings.append(Finding("info", "road", "this deployment runs natsmq, which Milvus 2.6 no longer has: "
@@ -77,11 +81,13 @@ def target_store_findings(store: Mapping[str, Any] | None) -> list[Finding]:
     if store["kind"] == Mq.NATSMQ:
         streams = contents.get("streams", [])
         what = (f"{len(streams)} JetStream stream(s), {human_bytes(contents.get('bytes_on_disk', 0))} on disk, "
-                f"created {contents.get('oldest_stream_created') or '?'}, last written {contents.get('newest_write') or '?'}")
+                f"created {contents.get('oldest_stream_created') or '?'}, last written "
+                f"{contents.get('newest_write') or '?'}")
         key = "natsmq.server.storeDir"
     else:
         what = (f"{contents.get('topics', '?')} topic(s), {contents.get('messages', '?')} message(s), "
-                f"{human_bytes(contents.get('bytes_on_disk', 0))} on disk, newest message {contents.get('newest_time') or '?'}"
+                f"{human_bytes(contents.get('bytes_on_disk', 0))} on disk, newest message "
+                f"{contents.get('newest_time') or '?'}"
                 if "problem" not in contents else f"{human_bytes(contents.get('bytes_on_disk', 0))} on disk "
                 f"({contents['problem']})")
         key = ROCKSMQ_PATH
@@ -100,7 +106,8 @@ def retention_findings(store: Mapping[str, Any] | None, planned: Mapping[str, An
         return []
     wanted = expected_stream_limits(planned)
     differing = sorted(stream["name"] for stream in store["contents"].get("streams", [])
-                       if any(stream.get(limit) is not None and stream[limit] != value for limit, value in wanted.items()))
+                       if any(stream.get(limit) is not None and stream[limit] != value
+                              for limit, value in wanted.items()))
     if not differing:
         return []
     shown = ", ".join(differing[:3]) + (f" and {len(differing) - 3} more" if len(differing) > 3 else "")
@@ -135,12 +142,15 @@ def store_room_findings(host_dir: Path, config_dir: str, max_file_store: object,
     free = free_bytes(existing)
     findings = []
     if rocksmq_bytes and free < rocksmq_bytes:
-        findings.append(Finding("error", key, f"{existing}: {human_bytes(free)} free, less than the {human_bytes(rocksmq_bytes)} the "
+        findings.append(Finding("error", key,
+                                f"{existing}: {human_bytes(free)} free, less than the {human_bytes(rocksmq_bytes)} the "
                                 "RocksMQ holds now: with the same retention JetStream would fill the disk and Milvus's "
                                 "writes would fail"))
     if str(host_dir) != config_dir and isinstance(max_file_store, int) and free < max_file_store:
-        findings.append(Finding("warning", key, f"{existing} (host side of {config_dir}): {human_bytes(free)} free, less than "
-                                f"maxFileStore {human_bytes(max_file_store)}: JetStream writes fail once the disk is full"))
+        findings.append(Finding("warning", key,
+                                f"{existing} (host side of {config_dir}): {human_bytes(free)} free, less than "
+                                f"maxFileStore {human_bytes(max_file_store)}: JetStream writes fail once the disk is "
+                                "full"))
     return findings
 
 
@@ -159,12 +169,29 @@ def edit_findings(*edits: ConfigEdit) -> list[Finding]:
     return [Finding("error", refusal.key, refusal.message) for edit in edits for refusal in edit.refusals]
 
 
-def etcd_findings(spec: Any) -> list[Finding]:
+def gate_findings(setting: str, gate: Any) -> list[Finding]:
+    """Which gate keeps clients away (migration/gate.py GateChoice): an error when the playbook asks
+    for the firewall and this machine cannot set one; otherwise said, as information."""
+    if setting == "firewall" and gate.kind != "firewall":
+        return [Finding("error", "migration.gate", f"the playbook asks for the firewall gate, but: {gate.why}")]
+    return [Finding("info", "migration.gate", f"clients are kept away by {gate.kind}: {gate.why}")]
+
+
+def playbook_findings(spec: Playbook) -> list[Finding]:
+    """What the playbook alone must say before a plan can pass: `playbook check` runs these too, so
+    a playbook it calls ready is one `plan` does not refuse for what is missing in it."""
+    return etcd_findings(spec) + cleanup_findings(spec.migration) + backup_dir_findings(spec.migration)
+
+
+def etcd_findings(spec: Playbook) -> list[Finding]:
     """The proof that every channel moved to the new MQ is read from etcd's channel checkpoints."""
-    if spec.config.etcd is None:
-        return [Finding("error", "config.etcd",
+    if spec.config.etcd is None and spec.runtime.kind != "kubernetes":
+        return [Finding("error", "config.etcd.endpoint",
                         "config.etcd.endpoint is not set: apply proves from etcd's channel checkpoints that every "
-                        "channel reads the new MQ before clients may write again, and cannot without it")]
+                        "channel reads the new MQ before clients may write again, and cannot without it; an "
+                        "embedded etcd (etcd.use.embed: true, deb/rpm, standalone_embed.sh) listens on "
+                        "http://127.0.0.1:2379 unless etcd.config.path names an embed config with other "
+                        "listen-client-urls; docker compose: the etcd service's published 2379")]
     return []
 
 
@@ -185,10 +212,14 @@ def container_mount_findings(loaded: LoadedPlaybook, environ: Mapping[str, str],
     """docker and compose: the mounts of the container (as it runs) or of the service (in the
     compose file, what `up -d` creates it from), checked by `mount_findings`."""
     from migrator.runtime import runtime_for_playbook
+    from migrator.runtime.compose import ComposeRuntime
+    from migrator.runtime.docker import DockerRuntime
 
     runtime = runtime_for_playbook(loaded.spec, environ)
-    spec = loaded.spec.runtime
-    where = f"container {spec.container}" if spec.kind == "docker" else f"{spec.file}: service {spec.service}"
+    if not isinstance(runtime, (ComposeRuntime, DockerRuntime)):  # pragma: no cover - called for those two only
+        raise TypeError(f"runtime kind {loaded.spec.runtime.kind} has no container mounts")
+    where = (f"container {runtime.container}" if isinstance(runtime, DockerRuntime)
+             else f"{runtime.file}: service {runtime.service}")
     data = {ROCKSMQ_PATH: str(effective.get(ROCKSMQ_PATH).value or "")}
     if changes.get(MQ_TYPE) == Mq.NATSMQ or effective.mq_type() == Mq.NATSMQ:
         data[NATS_STORE_DIR] = str(changes.get(NATS_STORE_DIR) or effective.get(NATS_STORE_DIR).value or "")
@@ -217,6 +248,8 @@ def mount_findings(loaded: LoadedPlaybook, mounts: Mapping[str, Path], where: st
 
     spec = loaded.spec
     runtime = spec.runtime
+    if not isinstance(runtime, (ComposeRuntimeSpec, DockerRuntimeSpec)):  # pragma: no cover - containers only
+        raise TypeError(f"runtime kind {runtime.kind} has no container mounts")
     key = "runtime.container" if runtime.kind == "docker" else "runtime.file"
     inside_dir = runtime.config_dir_in_container.rstrip("/")
     shown = ", ".join(f"{host}:{inside}" for inside, host in sorted(mounts.items())) or "none"
@@ -256,6 +289,21 @@ def mount_findings(loaded: LoadedPlaybook, mounts: Mapping[str, Path], where: st
     return findings
 
 
+def playbook_dirs_findings(spec: Any, changes: Mapping[str, Any]) -> list[Finding]:
+    """natsmq.server.storeDir never over the playbook's own directories: apply moves a store that is
+    not empty aside, and would take the state dir, a backup or the config with it."""
+    from migrator.util.paths import overlap
+
+    store = changes.get(NATS_STORE_DIR)
+    if not isinstance(store, str) or not store.startswith("/"):
+        return []
+    own = [("migration.state_dir", spec.migration.state_dir), ("migration.backup_dir", spec.migration.backup_dir),
+           ("config.dir", spec.config.dir)]
+    return [Finding("error", NATS_STORE_DIR, f"{store} overlaps the playbook's {role} {path}: apply moves a store "
+                    "that is not empty aside; give NATS a directory of its own")
+            for role, path in own if path is not None and overlap(store, path)]
+
+
 def state_findings(state_dir: Path) -> list[Finding]:
     """One migration per deployment at a time."""
     holder = DeploymentLock(state_dir / "lock").held_by_other()
@@ -272,16 +320,23 @@ def cleanup_findings(migration: Any) -> list[Finding]:
     return []
 
 
+def backup_dir_findings(migration: Any) -> list[Finding]:
+    if migration.backup and migration.backup_dir is None:
+        return [Finding("error", "migration.backup_dir", "migration.backup is true but no backup_dir is set")]
+    return []
+
+
 def backup_room_findings(loaded: LoadedPlaybook, rocksmq_facts: Mapping[str, Any]) -> list[Finding]:
     backup_dir = loaded.spec.migration.backup_dir
     if backup_dir is None:
-        return [Finding("error", "migration.backup_dir", "migration.backup is true but no backup_dir is set")]
+        return []  # playbook_findings says it is missing
     from migrator.rocksmq.files import free_bytes
 
     needed = int(rocksmq_facts.get("bytes_on_disk", 0))
     free = free_bytes(backup_dir)
     if needed and free < needed * 1.1:
-        return [Finding("error", "migration.backup_dir", f"{backup_dir}: {free} bytes free, the backup needs about {needed}")]
+        return [Finding("error", "migration.backup_dir", f"{backup_dir}: {free} bytes free, the backup "
+                                                         f"needs about {needed}")]
     return []
 
 
@@ -308,5 +363,6 @@ def recheck(version: str, configured_mq: str, source: str, target: str) -> list[
     """apply's preflight: the rules that can change between plan and apply, against the deployment now."""
     findings = version_findings(version)
     if configured_mq not in (source, target):
-        findings.append(Finding("error", MQ_TYPE, f"Milvus is configured for {configured_mq}, the plan expects {source}"))
+        findings.append(Finding("error", MQ_TYPE,
+                                f"Milvus is configured for {configured_mq}, the plan expects {source}"))
     return findings

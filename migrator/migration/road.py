@@ -24,7 +24,7 @@ ALTER_WAL_PATH = "/management/wal/alter"
 ALTER_WAL_BODY = {"target_wal_name": "woodpecker"}
 WOODPECKER_STORAGE = "woodpecker.storage.type"
 ALTER_WAL_DONE = "WAL switch success"  # the 2.6 log line that says the switch is done
-MQ_NAMES = {Mq.ROCKSMQ: "RocksMQ", Mq.NATSMQ: "NATS"}
+MQ_NAMES: dict[str, str] = {Mq.ROCKSMQ: "RocksMQ", Mq.NATSMQ: "NATS"}
 # What the tests run against a real Milvus; the 2.5.16 and 2.6 facts come from Milvus's docs and source.
 TESTED_LIVE = "Milvus 2.3.5 only; the 2.5/2.6 rules follow Milvus's upgrade guide and source"
 
@@ -104,7 +104,8 @@ def road_for(version: str, release: tuple[int, int, int] | None, source: str, ta
         back_text = ("NATS -> RocksMQ with this tool (`milvus-migrate plan --to rocksmq`); on 2.3/2.4 do it before "
                      "the upgrades, so that they run on RocksMQ")
     else:
-        back_text = f"NATS -> RocksMQ with this tool (`milvus-migrate plan --to rocksmq`), on Milvus {fmt(ROAD_START)} or later"
+        back_text = (f"NATS -> RocksMQ with this tool (`milvus-migrate plan --to rocksmq`), on Milvus "
+                     f"{fmt(ROAD_START)} or later")
     when = "later" if going_to_nats else "this plan" if target == Mq.ROCKSMQ else "next"
     steps.append(RoadStep("nats-to-rocksmq", back_text, when))
     if below_start and not on_2_5:
@@ -130,7 +131,8 @@ def alter_wal_for(deployment: Deployment, mq_before_switch: str) -> dict[str, An
                      "not known here" if deployment.etcd_config_source is None else
                      "etcd.use.embed is true: AlterWAL needs the etcd config source"),
         Precondition(f"{WOODPECKER_STORAGE} set (local or minio) in user.yaml", storage in ("local", "minio"),
-                     f"set to {storage}" if storage else f"not set: add `{WOODPECKER_STORAGE}` to user.yaml before the call"),
+                     f"set to {storage}" if storage else f"not set: add `{WOODPECKER_STORAGE}` to "
+                                                         "user.yaml before the call"),
         Precondition("the MQ is RocksMQ, not NATS", mq_before_switch == Mq.ROCKSMQ,
                      f"the MQ then: {mq_before_switch}" + ("" if mq_before_switch == Mq.ROCKSMQ else
                                                           " (AlterWAL does not support natsmq)")),

@@ -11,13 +11,16 @@ needs none of it; it is kept for the operator, never deleted.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from migrator.config.keys import ROCKSMQ_PATH
+from migrator.config.layers import EffectiveConfig
 from migrator.errors import Refused
 from migrator.mq import Mq
 from migrator.util.files import fsync_path
+from migrator.util.paths import system_path_problem
 
 NATS_STORE_DIR = "natsmq.server.storeDir"
 META_KV_SUFFIX = "_meta_kv"
@@ -33,13 +36,13 @@ class Store:
         return not any(_has_content(path) for path in self.paths)
 
 
-def store_of(mq: str, effective: object, host_path) -> Store:  # noqa: ANN001 - EffectiveConfig, Playbook.host_path
+def store_of(mq: str, effective: EffectiveConfig, host_path: Callable[[str], Path]) -> Store:
     """The store of `mq` as the config (`effective`) names it, mapped to this host."""
     if mq == Mq.ROCKSMQ:
-        data = host_path(str(effective.get(ROCKSMQ_PATH).value).rstrip("/"))  # type: ignore[attr-defined]
+        data = host_path(str(effective.get(ROCKSMQ_PATH).value).rstrip("/"))
         return Store(mq, (data, data.with_name(data.name + META_KV_SUFFIX)))
     if mq == Mq.NATSMQ:
-        return Store(mq, (host_path(str(effective.get(NATS_STORE_DIR).value)),))  # type: ignore[attr-defined]
+        return Store(mq, (host_path(str(effective.get(NATS_STORE_DIR).value)),))
     raise Refused(f"mq {mq}: this tool moves between rocksmq and natsmq")
 
 
@@ -57,10 +60,16 @@ def aside_name(path: Path, run_id: str) -> Path:
 def move_aside(store: Store, run_id: str) -> list[tuple[str, str]]:
     """Rename each non-empty path of `store` to `<path>.moved-aside-<run>`; (from, to) of each rename.
 
-    Refuses a path that is a symlink or a mount point (a rename would not move the data, or would
-    fail across filesystems) and a destination that already exists. Idempotent for a resumed run:
+    Refuses a system directory (util/paths.py: whatever a config or a plan says the store is), a
+    path that is a symlink or a mount point (a rename would not move the data, or would fail
+    across filesystems) and a destination that already exists. Idempotent for a resumed run:
     a path already renamed by this run is reported again, not renamed twice.
     """
+    for path in store.paths:
+        problem = system_path_problem(path)
+        if problem:
+            raise Refused(f"refusing to move the {store.mq} store aside: {problem}",
+                          hint="point the store at a directory of its own, e.g. /var/lib/milvus/nats")
     moved = []
     for path in store.paths:
         destination = aside_name(path, run_id)

@@ -11,10 +11,11 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from migrator.errors import NotRolledBack
@@ -27,6 +28,10 @@ COUNT_WORKERS = 16
 PROBE_COLLECTION = "milvus_migrate_probe"
 CLIENT_VIEW_COLLECTION = "milvus_migrate_client_view"
 TOOL_COLLECTIONS = (PROBE_COLLECTION, CLIENT_VIEW_COLLECTION)  # the tool's own: never counted
+# gRPC keeps one reconnect backoff per address for the whole process, growing to 120 s: after a
+# restart the tool's next client would wait it out (docs/milvus.md, "The write window").
+GRPC_OPTIONS = {"grpc.use_local_subchannel_pool": 1, "grpc.initial_reconnect_backoff_ms": 100,
+                "grpc.max_reconnect_backoff_ms": 1000}
 _WRITE_DENIED = re.compile(r"deactivated by the administrator|disabled by the administrator|force.?deny", re.I)
 # Retried while Milvus settles after a restart (docs/milvus.md, "FlushAll", "Stopping and starting").
 _TRANSIENT = re.compile(
@@ -56,19 +61,37 @@ class CollectionFacts:
         return f"{self.database}.{self.name}"
 
 
+class CollectionRecord(TypedDict):
+    """A collection as a snapshot is saved; mypy holds it to the plan's SnapshotCollection."""
+
+    database: str
+    name: str
+    loaded: bool
+    rows: int
+    key: str
+
+
+class SnapshotRecord(TypedDict):
+    """A snapshot as the plan and the journal save it (migration/plan.py PlanSnapshot)."""
+
+    version: str
+    collections: list[CollectionRecord]
+
+
 @dataclass
 class Snapshot:
     version: str
     collections: list[CollectionFacts] = field(default_factory=list)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> SnapshotRecord:
         return {
             "version": self.version,
-            "collections": [c.__dict__ | {"key": c.key} for c in self.collections],
+            "collections": [CollectionRecord(database=c.database, name=c.name, loaded=c.loaded, rows=c.rows,
+                                             key=c.key) for c in self.collections],
         }
 
     @classmethod
-    def from_dict(cls, raw: dict) -> "Snapshot":
+    def from_dict(cls, raw: Mapping[str, Any]) -> Snapshot:
         return cls(
             version=raw["version"],
             collections=[
@@ -118,7 +141,7 @@ def retry(call: Callable[[], Any], *, deadline_s: float, what: str, first_delay:
     while True:
         try:
             return call()
-        except Exception as error:  # noqa: BLE001 - pymilvus raises many types; classified by text
+        except Exception as error:  # pymilvus raises many types; classified by text
             if not _is_transient(error) or time.monotonic() + delay > until:
                 raise MilvusUnavailable(f"{what}: {_short(error)}") from error
             if alive is not None and not alive():
@@ -148,14 +171,41 @@ def refused_address(uri: str) -> str | None:
     return None
 
 
+def _within(seconds: float, what: str, call: Callable[[], Any]) -> Any:
+    """`call()`, given up after `seconds`: pymilvus retries a connection's first call to a Milvus
+    that accepts TCP but never answers (frozen) for far longer than any timeout it is given. The
+    call is left to end on its own in its thread; its client, if it ever comes, is never used."""
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as error:  # noqa: BLE001 - handed to the caller below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=run, name=f"within-{what}", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise MilvusUnavailable(f"{what}: no answer within {seconds:.0f} s (Milvus accepts connections but does "
+                                "not answer: frozen, or overloaded)")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
 def _left(until: float) -> float:
     """Seconds to a time.monotonic() instant, at least a moment: a call is made once more at worst."""
     return max(until - time.monotonic(), 0.5)
 
 
 def _short(error: BaseException) -> str:
-    # pymilvus messages may quote the uri it was given, credentials included.
-    return redact_text(str(error).replace("\n", " "))[:300]
+    """One line for the operator: pymilvus's own message with its code (not the repr of its
+    exception, `<MilvusException: (code=2, message=...)>`); redacted, since pymilvus messages may
+    quote the uri it was given, credentials included."""
+    message, code = getattr(error, "message", None), getattr(error, "code", None)
+    text = f"{message} (code {code})" if isinstance(message, str) and code is not None else str(error)
+    return redact_text(text.replace("\n", " "))[:300]
 
 
 class MilvusAdapter:
@@ -181,12 +231,17 @@ class MilvusAdapter:
             if database not in self._clients:
                 from pymilvus import MilvusClient
 
+                until = time.monotonic() + self._timeout
+
                 def connect() -> Any:
                     refused = refused_address(self.uri)
                     if refused is not None:  # transient: retried while `alive` says Milvus is starting
                         raise ConnectionRefusedError(f"connection refused: nothing listens on {refused} yet")
-                    return MilvusClient(uri=self.uri, token=self._token, db_name=database, timeout=self._timeout,
-                                        dedicated=True)
+                    # Each attempt waits at most what is left: a Milvus that accepts connections and
+                    # never answers (frozen) must not hold a step twice its deadline.
+                    return MilvusClient(uri=self.uri, token=self._token, db_name=database,
+                                        timeout=max(until - time.monotonic(), 0.5), dedicated=True,
+                                        grpc_options=GRPC_OPTIONS)
 
                 # Without `alive` nothing says Milvus is coming: a refusal is the answer, at once.
                 refused = refused_address(self.uri) if self.alive is None else None
@@ -194,8 +249,10 @@ class MilvusAdapter:
                     raise MilvusUnavailable(f"cannot connect to Milvus at {redact_text(self.uri)}: "
                                             f"connection refused, nothing listens on {refused}")
                 try:
-                    self._clients[database] = retry(connect, deadline_s=self._timeout, what="connect",
-                                                    alive=self.alive, first_delay=0.2, max_delay=1.0)
+                    self._clients[database] = _within(
+                        self._timeout + 1.0, f"connect to {redact_text(self.uri)}",
+                        lambda: retry(connect, deadline_s=self._timeout, what="connect", alive=self.alive,
+                                      first_delay=0.2, max_delay=1.0))
                 except MilvusUnavailable as error:
                     raise MilvusUnavailable(f"cannot connect to Milvus at {redact_text(self.uri)}: "
                                             f"{_short(error.__cause__ or error)}") from error
@@ -203,16 +260,15 @@ class MilvusAdapter:
 
     def close(self) -> None:
         for client in self._clients.values():
-            try:
+            # Closing a dead channel must not hide the real error.
+            with suppress(Exception):
                 client.close()
-            except Exception:  # noqa: BLE001 - closing a dead channel must not hide the real error
-                pass
         self._clients.clear()
 
     @classmethod
     @contextmanager
     def connect(cls, uri: str, *, token: str | None = None, timeout: float = 10.0,
-                alive: Callable[[], bool] | None = None) -> Iterator["MilvusAdapter"]:
+                alive: Callable[[], bool] | None = None) -> Iterator[MilvusAdapter]:
         # pymilvus logs every failed RPC with a traceback; a rejected probe is expected here and
         # every real failure reaches the operator once, as a domain error.
         logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
@@ -262,7 +318,7 @@ class MilvusAdapter:
             return int(described["collection_id"]), int(described["num_shards"])
 
         found = self.in_parallel(describe, keys, deadline_s=deadline_s, what="describe")
-        return {f"{database}.{name}": channels for (database, name), channels in zip(keys, found)}
+        return {f"{database}.{name}": channels for (database, name), channels in zip(keys, found, strict=True)}
 
     def user_collections(self) -> list[tuple[str, str]]:
         """(database, collection) of every collection but the tool's own."""
@@ -283,6 +339,51 @@ class MilvusAdapter:
         return Snapshot(version=self.version(), collections=self.in_parallel(facts, self.user_collections(),
                                                                               deadline_s=deadline_s, what="count"))
 
+    def stored_snapshot(self, *, deadline_s: float = 120.0) -> Snapshot:
+        """Every collection's load state and datacoord's stored rows (persisted rows, deleted ones
+        included until compaction): no collection needs to be loaded, so this holds the same right
+        after a restart as before it (docs/decisions/0022). In parallel, all within one deadline."""
+
+        def facts(key: tuple[str, str], until: float) -> CollectionFacts:
+            database, name = key
+            return CollectionFacts(database, name, self.is_loaded(database, name), self.stored_rows(database, name))
+
+        return Snapshot(version=self.version(), collections=self.in_parallel(facts, self.user_collections(),
+                                                                              deadline_s=deadline_s,
+                                                                              what="stored rows"))
+
+    def stored_counts(self, collections: list[CollectionFacts], *, deadline_s: float) -> dict[str, int]:
+        """key -> datacoord's stored rows of each collection now, in parallel within one deadline."""
+        found = self.in_parallel(lambda facts, until: self.stored_rows(facts.database, facts.name), collections,
+                                 deadline_s=deadline_s, what="stored rows")
+        return {facts.key: rows for facts, rows in zip(collections, found, strict=True)}
+
+    def probe_rows(self) -> int:
+        """Stored rows of the probe collection (0 when it does not exist)."""
+        if not self.client().has_collection(PROBE_COLLECTION):
+            return 0
+        return self.stored_rows("default", PROBE_COLLECTION)
+
+    def answers_a_search(self, database: str, collection: str) -> bool:
+        """Does a loaded collection serve reads: a search (a query of its count where it has no float
+        vector) answered with Eventually consistency. False while it is being loaded again."""
+        from pymilvus import DataType
+
+        client = self.client(database)
+        try:
+            described = client.describe_collection(collection)
+            vector = next((f for f in described.get("fields", []) if f.get("type") == DataType.FLOAT_VECTOR), None)
+            if vector is not None:
+                client.search(collection, data=[[0.0] * int(vector["params"]["dim"])], limit=1,
+                              anns_field=vector["name"], consistency_level="Eventually", timeout=10)
+            else:
+                client.query(collection, output_fields=["count(*)"], consistency_level="Eventually", timeout=10)
+        except Exception as error:  # not loaded yet, or not served yet: asked again later
+            if _is_transient(error) or "not loaded" in str(error).lower():
+                return False
+            raise MilvusError(f"search {database}.{collection}: {_short(error)}") from error
+        return True
+
     def scale(self, collections: list[CollectionFacts], *, deadline_s: float = 120.0) -> dict[str, int]:
         """What a migration's write-downtime grows with, beyond the snapshot (the plan's estimate,
         migration/costs.py): partitions, the flushed segments a reload of the loaded collections
@@ -295,7 +396,7 @@ class MilvusAdapter:
             return partitions, len(segments), sum(int(segment.num_rows) for segment in segments)
 
         found = self.in_parallel(one, collections, deadline_s=deadline_s, what="segments")
-        loaded = [(facts, result) for facts, result in zip(collections, found) if facts.loaded]
+        loaded = [(facts, result) for facts, result in zip(collections, found, strict=True) if facts.loaded]
         return {
             "collections": len(collections),
             "loaded": len(loaded),
@@ -319,7 +420,7 @@ class MilvusAdapter:
             return rows, time.monotonic() - began
 
         found = self.in_parallel(count, collections, deadline_s=deadline_s, what="count")
-        return {facts.key: result for facts, result in zip(collections, found)}
+        return {facts.key: result for facts, result in zip(collections, found, strict=True)}
 
     def in_parallel(self, call: Callable[[Any, float], Any], items: list[Any], *, deadline_s: float,
                     what: str) -> list[Any]:
@@ -342,7 +443,7 @@ class MilvusAdapter:
             done, pending = wait(futures, timeout=max(until - time.monotonic(), 0.0) + 1.0)
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
-        failures = [future.exception() for future in futures if future in done and future.exception() is not None]
+        failures = [error for future in futures if future in done and (error := future.exception()) is not None]
         if pending:
             failures.insert(0, MilvusUnavailable(f"{what}: {len(pending)} of {len(items)} did not answer within "
                                                  f"{deadline_s:.0f} s"))
@@ -355,7 +456,7 @@ class MilvusAdapter:
 
     # -- flush -----------------------------------------------------------------------------
 
-    def flush_all(self, *, deadline_s: float, poll_s: float = 0.2, nudge_s: float = 2.0) -> "FlushAllResult":
+    def flush_all(self, *, deadline_s: float, poll_s: float = 0.05, nudge_s: float = 2.0) -> FlushAllResult:
         """FlushAll then wait for GetFlushAllState; retry `node not match` until the deadline.
 
         pymilvus's own wait polls every 5 s; this polls every `poll_s`, because FlushAll
@@ -367,7 +468,7 @@ class MilvusAdapter:
         those checkpoints past it (docs/milvus.md, "FlushAll").
         """
         from pymilvus.client.prepare import Prepare
-        from pymilvus.client.utils import check_status  # type: ignore[attr-defined]
+        from pymilvus.client.utils import check_status
 
         handler = self.client()._get_connection()  # noqa: SLF001 - the one public-less call we need
         until = time.monotonic() + deadline_s
@@ -426,7 +527,7 @@ class MilvusAdapter:
         """True when the insert went through, False when Milvus denied the write."""
         try:
             self.client().insert(PROBE_COLLECTION, [{"id": probe_id, "vector": [0.0, 1.0]}])
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if is_write_denied(error):
                 return False
             raise MilvusError(f"probe insert failed: {_short(error)}") from error

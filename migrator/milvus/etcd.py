@@ -21,7 +21,9 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
-from migrator.errors import BadInput
+from migrator.errors import BadInput, Refused
+from migrator.milvus.protowire import WireError
+from migrator.milvus.protowire import fields as wire_fields
 
 # --- the gateway --------------------------------------------------------------------------
 
@@ -58,7 +60,7 @@ def _call(endpoint: str, path: str, body: dict, timeout: float) -> dict:
     request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                      headers={"Content-Type": "application/json"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - operator's etcd
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as error:
         raise EtcdUnreachable(url, f"HTTP {error.code} {error.reason}") from None
@@ -76,10 +78,109 @@ def read_prefix(endpoint: str, prefix: str, timeout: float = 5.0) -> list[tuple[
              base64.b64decode(item.get("value", ""))) for item in reply.get("kvs", [])]
 
 
+@dataclass(frozen=True)
+class EtcdItem:
+    key: bytes
+    value: bytes
+    lease: int  # 0: no lease; else the key goes with its lease (a session)
+
+
+class RevisionCompacted(Exception):
+    """The revision a consistent read started at was compacted away meanwhile: read again."""
+
+
+READ_PAGE = 500  # keys per range call: a page of Milvus's metadata stays well under etcd's reply limit
+
+
+def read_all_at(endpoint: str, prefix: str, *, revision: int | None = None, timeout: float = 30.0,
+                max_bytes: int = 4 << 30) -> tuple[int, list[EtcdItem]]:
+    """(revision, every key under `prefix` as it was at that revision; "" for every key). Without
+    `revision`, the first page's revision is used for every later page: one consistent view.
+    RevisionCompacted when etcd compacted that revision meanwhile; BadInput past `max_bytes`."""
+    raw = prefix.encode()
+    # An empty prefix: every key ("\0" to "\0" is etcd's whole key space).
+    end = _b64(prefix_end(raw) if raw else b"\0")
+    start = raw or b"\0"
+    items: list[EtcdItem] = []
+    total = 0
+    while True:
+        body: dict = {"key": _b64(start), "range_end": end, "limit": READ_PAGE}
+        if revision is not None:
+            body["revision"] = revision
+        try:
+            reply = _call(endpoint, "/v3/kv/range", body, timeout)
+        except EtcdUnreachable as error:
+            if "compacted" in error.reason or "HTTP 400" in error.reason:
+                raise RevisionCompacted(error.reason) from None
+            raise
+        if "error" in reply or "code" in reply:
+            raise RevisionCompacted(str(reply.get("error") or reply.get("message")))
+        if revision is None:
+            revision = int(reply.get("header", {}).get("revision", 0))
+        kvs = reply.get("kvs", [])
+        for item in kvs:
+            entry = EtcdItem(base64.b64decode(item.get("key", "")), base64.b64decode(item.get("value", "")),
+                             int(item.get("lease", 0) or 0))
+            total += len(entry.key) + len(entry.value)
+            if total > max_bytes:
+                raise BadInput(f"etcd at {base_url(endpoint)}: more than {max_bytes} bytes under {prefix}")
+            items.append(entry)
+        if not reply.get("more") or not kvs:
+            return revision, items
+        start = items[-1].key + b"\0"  # the next key after the last one read
+
+
+def current_revision(endpoint: str, timeout: float = 10.0) -> int:
+    """etcd's revision now: a read at it sees every write acknowledged before this call."""
+    reply = _call(endpoint, "/v3/kv/range", {"key": _b64(b"\0"), "limit": 1, "keys_only": True}, timeout)
+    return int(reply.get("header", {}).get("revision", 0))
+
+
+TXN_OPS = 100  # etcd refuses a transaction of more than --max-txn-ops (128 by default)
+TXN_BYTES = 1 << 20  # and a request over --max-request-bytes (1.5 MiB by default)
+
+
+def put_all(endpoint: str, items: list[tuple[bytes, bytes]], timeout: float = 30.0) -> int:
+    """Write every (key, value) without a lease, in transactions of bounded size; returns how many."""
+    batch: list[dict] = []
+    size = 0
+
+    def flush() -> None:
+        if batch:
+            _call(endpoint, "/v3/kv/txn", {"success": list(batch)}, timeout)
+            batch.clear()
+
+    for key, value in items:
+        op = {"request_put": {"key": _b64(key), "value": _b64(value)}}
+        if batch and (len(batch) >= TXN_OPS or size + len(key) + len(value) > TXN_BYTES):
+            flush()
+            size = 0
+        batch.append(op)
+        size += len(key) + len(value)
+    flush()
+    return len(items)
+
+
 def delete_key(endpoint: str, key: str, timeout: float = 5.0) -> int:
     """Delete one key; returns how many were deleted (0 or 1)."""
     reply = _call(endpoint, "/v3/kv/deleterange", {"key": _b64(key.encode())}, timeout)
     return int(reply.get("deleted", 0))
+
+
+def embed_config_text(data_dir: str, client_url: str, peer_url: str) -> str:
+    """An etcd embed config for Milvus's embedded etcd (`etcd.config.path`): without one it listens
+    on 2379/2380 whatever etcd.endpoints says."""
+    return (
+        "# etcd embed config for this Milvus (etcd.config.path): its own ports and data dir.\n"
+        "name: default\n"
+        f"data-dir: {data_dir}\n"
+        f"listen-client-urls: {client_url}\n"
+        f"advertise-client-urls: {client_url}\n"
+        f"listen-peer-urls: {peer_url}\n"
+        f"initial-advertise-peer-urls: {peer_url}\n"
+        f"initial-cluster: default={peer_url}\n"
+        "initial-cluster-state: new\n"
+    )
 
 
 # --- node sessions ------------------------------------------------------------------------
@@ -114,11 +215,18 @@ def dead_session_keys(keys: list[str], stopped_up_to: int | None = None) -> list
         if not any(server_id > stopped_up_to for server_id in sessions.values()):
             return []  # the new process has not registered yet
         return [key for key, server_id in sessions.items() if server_id <= stopped_up_to]
+    roles = {key: _role(key) for key in sessions}
     newest: dict[str, int] = {}
     for key, server_id in sessions.items():
-        role = _NODE_KEY.search(key)["role"]  # type: ignore[index]
-        newest[role] = max(newest.get(role, server_id), server_id)
-    return [key for key, server_id in sessions.items() if server_id < newest[_NODE_KEY.search(key)["role"]]]
+        newest[roles[key]] = max(newest.get(roles[key], server_id), server_id)
+    return [key for key, server_id in sessions.items() if server_id < newest[roles[key]]]
+
+
+def _role(session_key: str) -> str:
+    match = _NODE_KEY.search(session_key)
+    if match is None:  # pragma: no cover - node_sessions keeps only the keys it matches
+        raise ValueError(f"{session_key} is not a node session")
+    return match["role"]
 
 
 COORDINATOR_ROLES = ("rootcoord", "datacoord", "querycoord", "indexcoord")
@@ -185,54 +293,26 @@ class ChannelCheckpoint:
     timestamp: int
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        if pos >= len(data):
-            raise ValueError("truncated varint")
-        byte = data[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return value, pos
-        shift += 7
-
-
-def decode_msg_position(data: bytes) -> dict[int, int | bytes]:
-    """Decode a msgpb.MsgPosition: 1 channel_name, 2 msgID, 3 msgGroup, 4 timestamp (by field number)."""
-    fields: dict[int, int | bytes] = {}
-    pos = 0
-    while pos < len(data):
-        tag, pos = _varint(data, pos)
-        number, wire_type = tag >> 3, tag & 7
-        if wire_type == 0:
-            fields[number], pos = _varint(data, pos)
-        elif wire_type == 2:
-            length, pos = _varint(data, pos)
-            if pos + length > len(data):
-                raise ValueError("truncated field")
-            fields[number], pos = data[pos : pos + length], pos + length
-        elif wire_type == 1:
-            pos += 8
-        elif wire_type == 5:
-            pos += 4
-        else:
-            raise ValueError(f"unsupported wire type {wire_type}")
-    return fields
+def pchannel_of(vchannel: str) -> str:
+    """`by-dev-rootcoord-dml_3_4471v0` -> `by-dev-rootcoord-dml_3`: the MQ topic the vchannel rides on."""
+    match = _VCHANNEL.match(vchannel)
+    return match.group("pchannel") if match else vchannel
 
 
 def parse_checkpoint(key: str, value: bytes) -> ChannelCheckpoint:
-    fields = decode_msg_position(value)
-    vchannel = fields.get(1, key.rsplit("/", 1)[-1].encode())
-    vchannel = vchannel.decode() if isinstance(vchannel, bytes) else str(vchannel)
+    try:
+        fields = wire_fields(value)
+    except WireError as error:
+        raise ValueError(str(error)) from None
+    raw_vchannel = fields.get(1, key.rsplit("/", 1)[-1].encode())
+    vchannel = raw_vchannel.decode() if isinstance(raw_vchannel, bytes) else str(raw_vchannel)
     raw_id = fields.get(2, b"")
     if not isinstance(raw_id, bytes) or len(raw_id) != 8:
         raise ValueError(f"msgID of {key} is not 8 bytes")
-    match = _VCHANNEL.match(vchannel)
     timestamp = fields.get(4, 0)
     return ChannelCheckpoint(
         vchannel=vchannel,
-        pchannel=match.group("pchannel") if match else vchannel,
+        pchannel=pchannel_of(vchannel),
         msg_id=struct.unpack("<q", raw_id)[0],
         timestamp=timestamp if isinstance(timestamp, int) else 0,
     )
@@ -243,8 +323,9 @@ def read_checkpoints(etcd_url: str, root_path: str = "by-dev", timeout: float = 
     prefix = CHECKPOINT_PREFIX.format(root=root_path.strip("/"))
     try:
         items = read_prefix(etcd_url, prefix, timeout=timeout)
-    except EtcdUnreachable as error:
-        raise BadInput(f"cannot read checkpoints from etcd at {etcd_url}: {error.reason}") from error
+    except EtcdUnreachable as error:  # nothing to read there now: a refusal (3), the input was fine
+        raise Refused(f"cannot read checkpoints from etcd at {etcd_url}: {error.reason}",
+                      hint="check config.etcd.endpoint (etcd's client URL) and that etcd is up") from error
     checkpoints = []
     for key, value in items:
         try:

@@ -10,8 +10,6 @@ segment" with the rows the datanode is replaying (seen on 2.3.5; docs/milvus.md)
 from __future__ import annotations
 
 import re
-import urllib.error
-import urllib.request
 
 DATANODE_LAG = "milvus_datacoord_consume_datanode_tt_lag_ms"
 _SAMPLE = re.compile(r'^(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?P<labels>[^}]*)\})?\s+(?P<value>\S+)')
@@ -27,15 +25,17 @@ class MetricsUnavailable(Exception):
         self.url, self.reason = url, reason
 
 
-def read_metrics(metrics_url: str, timeout: float = 5.0) -> str:
+def read_metrics(metrics_url: str, timeout: float = 5.0, *, source: str | None = None) -> str:
+    """The metrics page; `source`: the local address to ask from (behind a closed firewall gate)."""
+    from migrator.util.http import get
+
     url = metrics_url.rstrip("/") + "/metrics"
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - Milvus's metrics port
-            data = response.read(MAX_BYTES + 1)
-    except (urllib.error.URLError, OSError) as error:
-        raise MetricsUnavailable(url, str(getattr(error, "reason", error))) from None
-    if len(data) > MAX_BYTES:
-        raise MetricsUnavailable(url, f"more than {MAX_BYTES} bytes: not Milvus's metrics page")
+        status, data = get(url, timeout, source=source, limit=MAX_BYTES)
+    except OSError as error:
+        raise MetricsUnavailable(url, str(error)) from None
+    if status != 200:
+        raise MetricsUnavailable(url, f"HTTP {status}")
     return data.decode("utf-8", "replace")
 
 

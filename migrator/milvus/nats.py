@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from migrator.errors import NotRolledBack
 from migrator.findings import Finding
@@ -115,7 +116,8 @@ def read_store(store_dir: Path) -> list[StreamSummary]:
     root = Path(store_dir) / "jetstream"
     metas = sorted(root.glob("*/streams/*/meta.inf"))
     if not metas:
-        raise NatsStoreUnreadable(f"no JetStream stream under {root}" + ("" if root.is_dir() else " (no such directory)"))
+        raise NatsStoreUnreadable(f"no JetStream stream under {root}"
+                                  + ("" if root.is_dir() else " (no such directory)"))
     streams = []
     for meta in metas:
         try:
@@ -170,7 +172,8 @@ def stream_findings(
         if created_after is not None and (stream.created is None or stream.created < created_after):
             findings.append(Finding(
                 "error", "stream-before-start",
-                f"stream {stream.name} was created {stream.created.isoformat() if stream.created else 'at no known time'}, "
+                f"stream {stream.name} was created "
+                f"{stream.created.isoformat() if stream.created else 'at no known time'}, "
                 f"before this start ({created_after.isoformat()}): the store on disk is not this server's"))
     return findings
 

@@ -10,11 +10,14 @@ retention values fails ("stream name already in use") and Milvus panics at start
 from __future__ import annotations
 
 import json
-import os
+import struct
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from migrator.util.files import iter_tree
 
 NANOS_PER_MINUTE = 60 * 1_000_000_000
 
@@ -102,15 +105,16 @@ def _walk(directory: Path) -> tuple[int, int, float | None]:
     """(regular files, their bytes, the newest mtime) under `directory`; (0, 0, None) when absent."""
     files = size = 0
     newest: float | None = None
-    for root, _dirs, names in os.walk(directory):
-        for name in names:
-            try:
-                stat = os.lstat(os.path.join(root, name))
-            except FileNotFoundError:  # a running server compacts blocks at any time
-                continue
-            files += 1
-            size += stat.st_size
-            newest = stat.st_mtime if newest is None else max(newest, stat.st_mtime)
+    for entry in iter_tree(directory):
+        if entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            stat = entry.stat(follow_symlinks=False)
+        except FileNotFoundError:  # a running server compacts blocks at any time
+            continue
+        files += 1
+        size += stat.st_size
+        newest = stat.st_mtime if newest is None else max(newest, stat.st_mtime)
     return files, size, newest
 
 
@@ -135,3 +139,61 @@ def _created(value: object) -> str | None:
 
 def _iso(unix: float) -> str:
     return datetime.fromtimestamp(unix, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+# --- messages --------------------------------------------------------------------------------
+# A stream's messages live in `msgs/<n>.blk`, appended record after record (nats-server
+# filestore.go, 2.9 and 2.10, no compression or encryption: Milvus turns on neither):
+#   uint32 length (the headers bit set when the record has NATS headers), uint64 sequence (high
+#   bits mark erased/tombstone records), int64 time (ns), uint16 subject length, the subject,
+#   [uint32 headers length, the headers], the payload, 8 bytes of hash.
+
+_RECORD_HEAD = struct.Struct("<IQqH")
+_HEADERS_BIT = 1 << 31
+_SEQUENCE_FLAGS = 0b11 << 62
+_HASH_BYTES = 8
+BLOCK_LIMIT = 256 * 1024 * 1024  # nats-server's blocks stay far below this (at most 8 MiB by default)
+
+
+class NatsStoreUnreadable(Exception):
+    """A message block is not what nats-server writes (compressed, encrypted, damaged)."""
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    sequence: int
+    payload: bytes
+
+
+def stream_messages(stream_dir: Path, after_sequence: int = 0) -> Iterator[StoredMessage]:
+    """Every message of a stream on disk with a sequence above `after_sequence`, in block order.
+    Only the record heads of older messages are read past."""
+    from migrator.util.files import read_bounded
+
+    blocks = sorted((stream_dir / "msgs").glob("*.blk"), key=lambda path: _block_number(path))
+    for block in blocks:
+        data = read_bounded(block, BLOCK_LIMIT, what="NATS message block")
+        position = 0
+        while position < len(data):
+            if position + _RECORD_HEAD.size > len(data):
+                raise NatsStoreUnreadable(f"{block}: a record head is cut off at byte {position}")
+            length, sequence, _time, subject_length = _RECORD_HEAD.unpack_from(data, position)
+            has_headers, length = bool(length & _HEADERS_BIT), length & ~_HEADERS_BIT
+            end = position + length
+            body = position + _RECORD_HEAD.size + subject_length
+            if length < _RECORD_HEAD.size + _HASH_BYTES or end > len(data) or body > end - _HASH_BYTES:
+                raise NatsStoreUnreadable(f"{block}: record at byte {position} is not a nats-server record")
+            if not sequence & _SEQUENCE_FLAGS and sequence > after_sequence:
+                payload = data[body:end - _HASH_BYTES]
+                if has_headers:
+                    (header_length,) = struct.unpack_from("<I", payload, 0)
+                    payload = payload[4 + header_length:]
+                yield StoredMessage(sequence, payload)
+            position = end
+
+
+def _block_number(path: Path) -> int:
+    try:
+        return int(path.stem)
+    except ValueError:
+        raise NatsStoreUnreadable(f"{path}: not a nats-server message block name") from None

@@ -4,10 +4,13 @@ Layout of a backup dir: `data/` (rocksmq.path), `meta_kv/` (its `_meta_kv` sibli
 `manifest.json` (relative path, size, sha256 of every file), written LAST and atomically: a
 backup without a manifest is incomplete by definition.
 
-With Milvus stopped and the backup on the same filesystem, *.sst files are hard-linked (RocksDB
-never modifies an SST after writing it) and the mutable files (CURRENT, MANIFEST-*, OPTIONS-*,
-the WAL *.log, ...) are copied. Otherwise every file is copied; a running Milvus may change files
-while they are copied, so the copy is accepted only if no source file changed meanwhile.
+Every file is copied: reflinked where the file system shares blocks copy-on-write, else copied
+with its holes kept, so a backup never takes more room than its source and nothing done to it
+reaches the live store. Hard links for the *.sst files (RocksDB never modifies an SST after
+writing it) only when asked (`hard_links`), with Milvus stopped and the backup on the same file
+system: one file in two directories, so an append to the backup's copy corrupts the live store.
+A running Milvus may change files while they are copied, so a live copy is accepted only if no
+source file changed meanwhile.
 
 A copy reads each file once, hashing and writing the same chunks; the copies are fsynced in one
 pass after the last one (their disk writes were started during the copy), then the directories,
@@ -24,19 +27,22 @@ the restore did not create is ever deleted: the replaced databases are kept.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
 import shutil
 import signal
+import stat
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from migrator.errors import BadInput, Refused
+from migrator.errors import BadInput, Damaged, Refused
 from migrator.rocksmq.files import (
     copy_and_hash,
     existing_ancestor,
@@ -44,6 +50,7 @@ from migrator.rocksmq.files import (
     fsync_files,
     hash_file,
     regular_files,
+    sync_file_system,
 )
 from migrator.rocksmq.layout import (
     RocksmqDirs,
@@ -53,7 +60,7 @@ from migrator.rocksmq.layout import (
     rocksmq_dirs,
 )
 from migrator.rocksmq.safety import refuse_unsafe_target
-from migrator.util.files import MIB, fsync_path, read_bounded, write_bytes_atomic
+from migrator.util.files import MIB, RUN_FILE_MODE, file_kind, fsync_path, read_bounded, write_bytes_atomic
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 2  # 2: started_unix and the newest message id per topic
@@ -64,6 +71,8 @@ NOT_BACKED_UP = {"LOCK"}  # RocksDB re-creates it; it holds no data
 ROOM_MARGIN = 64 * 1024 * 1024
 COPY_THREADS = max(2, min(4, os.cpu_count() or 2))
 LIVE_COPY_ATTEMPTS = 3
+BATCH = 512  # files copied, made durable and written into the manifest at a time
+SMALL_FILE = 1024 * 1024  # a batch of files this small on average is made durable with one syncfs
 
 
 @dataclass(frozen=True)
@@ -73,24 +82,64 @@ class ManifestEntry:
     sha256: str
 
 
+class StoredEntries(Sequence[ManifestEntry]):
+    """The entries of a manifest just written, read back from its file when asked: a backup of a
+    million files never holds them all in memory. Its file has one entry a line (`_ManifestWriter`)."""
+
+    def __init__(self, path: Path, count: int, total_bytes: int) -> None:
+        # Not `count`: that is Sequence.count(value), which this would shadow.
+        self.path, self.length, self.total_bytes = path, count, total_bytes
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[ManifestEntry]:
+        with open(self.path, encoding="utf-8") as handle:
+            next(handle)  # {"files": [
+            for line in handle:
+                line = line.strip().rstrip(",")
+                if line.startswith("]"):
+                    return
+                entry = json.loads(line)
+                yield ManifestEntry(entry["path"], entry["size"], entry["sha256"])
+
+    def __getitem__(self, index: Any) -> Any:
+        return list(self)[index]
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and list(self) == list(other)
+
+
 @dataclass
 class Manifest:
     source_data: str
     source_meta_kv: str
-    mode: str  # "hardlink" (SSTs linked, the rest copied) or "copy"
+    mode: str  # "copy", "reflink" (every file shares its blocks copy-on-write) or "hardlink" (SSTs linked)
     milvus_running: bool
     created_at: str
-    files: list[ManifestEntry] = field(default_factory=list)
+    files: Sequence[ManifestEntry] = field(default_factory=list)
     started_unix: float | None = None  # when the copy began: a clean-up wants it after the write deny
     newest_msg_ids: dict[str, int | None] | None = None  # per topic, in the copy; None: format 1
     format: int = MANIFEST_FORMAT
 
     @property
     def total_bytes(self) -> int:
+        if isinstance(self.files, StoredEntries):
+            return self.files.total_bytes
         return sum(entry.size for entry in self.files)
 
+    @property
+    def file_count(self) -> int:
+        return len(self.files)
+
+    def summary(self) -> dict[str, Any]:
+        """Everything but the entries (they are in the manifest file): what the commands print."""
+        fields = {name: getattr(self, name) for name in ("source_data", "source_meta_kv", "mode", "milvus_running",
+                                                          "created_at", "started_unix", "newest_msg_ids", "format")}
+        return {**fields, "total_bytes": self.total_bytes, "file_count": self.file_count}
+
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "total_bytes": self.total_bytes, "file_count": len(self.files)}
+        return {**self.summary(), "files": [asdict(entry) for entry in self.files]}
 
     @classmethod
     def load(cls, backup_dir: Path) -> Manifest:
@@ -155,33 +204,80 @@ class Manifest:
 @dataclass(frozen=True)
 class _SourceFile:
     part: str
-    source: Path
+    source: str  # a path; strings, not Paths, in the per-file loop (open_regular says why)
     relative: str  # inside the backup dir
+    size: int
+    inode: int
+    mtime_ns: int
 
     @property
     def immutable(self) -> bool:
-        return self.source.suffix == ".sst"
+        return self.source.endswith(".sst")
 
 
-def _source_files(dirs: RocksmqDirs) -> list[_SourceFile]:
-    files = []
-    for part, directory in zip(PARTS, dirs.both()):
-        for relative in regular_files(directory):
-            if relative.name not in NOT_BACKED_UP:
-                files.append(_SourceFile(part, directory / relative, f"{part}/{relative.as_posix()}"))
-    return files
+def _source_files(dirs: RocksmqDirs) -> Iterator[_SourceFile]:
+    """The files to back up, as the directories list them (never held all at once). RocksDB keeps
+    only regular files and no subdirectory: anything else is refused (BadInput), not walked."""
+    for part, directory in zip(PARTS, dirs.both(), strict=True):
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.name in NOT_BACKED_UP:
+                    continue
+                try:
+                    status = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # a live RocksDB deletes obsolete files at any time
+                    continue
+                if stat.S_ISDIR(status.st_mode):
+                    raise BadInput(f"{entry.path}/: RocksDB keeps no subdirectory in {directory}; it is not Milvus's",
+                                   hint="move it out, then back up again")
+                if not stat.S_ISREG(status.st_mode):
+                    raise BadInput(f"{entry.path} is {file_kind(status.st_mode)}, not a regular file: not RocksDB's",
+                                   hint="move it out, then back up again")
+                yield _SourceFile(part, entry.path, f"{part}/{entry.name}", status.st_size, status.st_ino,
+                                  status.st_mtime_ns)
 
 
-def _fingerprint(files: list[_SourceFile]) -> dict[Path, tuple[int, int, int]]:
-    """What a writer changes: inode, size, mtime. Missing files are simply absent."""
-    prints = {}
-    for item in files:
-        try:
-            status = os.stat(item.source)
-        except FileNotFoundError:
-            continue
-        prints[item.source] = (status.st_ino, status.st_size, status.st_mtime_ns)
-    return prints
+def _fingerprint(dirs: RocksmqDirs) -> tuple[int, int]:
+    """What a writer changes (names, inodes, sizes, mtimes), in constant memory: (files, the sum of
+    each file's sha256 mod 2**256, which does not depend on the order the directory lists them)."""
+    count = total = 0
+    for item in _source_files(dirs):
+        line = f"{item.relative}\0{item.inode}\0{item.size}\0{item.mtime_ns}".encode()
+        total = (total + int.from_bytes(hashlib.sha256(line).digest(), "big")) % (1 << 256)
+        count += 1
+    return count, total
+
+
+class _ManifestWriter:
+    """The manifest, written as the copy goes, one entry a line, into a hidden file renamed into
+    place last (the rename is what makes a backup complete)."""
+
+    def __init__(self, dest: Path) -> None:
+        self.path = dest / f".{MANIFEST_NAME}.partial"
+        self._handle = open(self.path, "x", encoding="utf-8")  # noqa: SIM115 - closed in finish() or close()
+        os.fchmod(self._handle.fileno(), RUN_FILE_MODE)
+        self._handle.write('{"files": [\n')
+        self.count = self.total_bytes = 0
+
+    def add(self, entry: ManifestEntry) -> None:
+        self._handle.write(("" if self.count == 0 else ",\n") + json.dumps(asdict(entry)))
+        self.count += 1
+        self.total_bytes += entry.size
+
+    def finish(self, manifest: Manifest) -> Manifest:
+        fields = {**manifest.summary(), "total_bytes": self.total_bytes, "file_count": self.count}
+        self._handle.write("\n],\n" + json.dumps(fields, indent=1)[1:].lstrip())
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+        final = self.path.parent / MANIFEST_NAME
+        os.replace(self.path, final)
+        fsync_path(final.parent)
+        manifest.files = StoredEntries(final, self.count, self.total_bytes)
+        return manifest
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 def _same_filesystem(source: Path, dest: Path) -> bool:
@@ -196,37 +292,51 @@ def _check_dest(dest: Path, dirs: RocksmqDirs) -> None:
         raise BadInput(f"backup dir {dest} exists and is not empty", hint="choose a new directory")
 
 
-def _store(item: _SourceFile, dest: Path, link: bool) -> tuple[ManifestEntry, bool]:
-    """Link or copy one file; (its manifest entry, whether it was copied and so needs an fsync)."""
-    target = dest / item.relative
+def _store(item: _SourceFile, dest: Path, link: bool) -> tuple[ManifestEntry, str]:
+    """Link or copy one file; (its manifest entry, how: "hardlink", "reflink" or "copy"; a copy
+    still needs an fsync)."""
+    target = os.path.join(dest, item.relative)  # strings: a Path per file would be interned for good
     if link and item.immutable:
         try:
-            os.link(item.source, target)
+            os.link(item.source, target, follow_symlinks=False)
         except OSError:  # e.g. a filesystem without hard links: copy instead
             pass
         else:
-            return ManifestEntry(item.relative, *hash_file(target)), False
-    return ManifestEntry(item.relative, *copy_and_hash(item.source, target)), True
+            return ManifestEntry(item.relative, *hash_file(target)), "hardlink"
+    size, digest, how = copy_and_hash(item.source, target)
+    return ManifestEntry(item.relative, size, digest), how
 
 
-def _store_all(files: list[_SourceFile], dest: Path, link: bool) -> tuple[list[ManifestEntry], list[Path]]:
-    """Link or copy every file; (manifest entries, the copies still to be made durable)."""
-    for directory in {(dest / item.relative).parent for item in files} | {dest / part for part in PARTS}:
-        directory.mkdir(parents=True, exist_ok=True)
-    # Largest first, so the threads finish together.
-    ordered = sorted(files, key=lambda item: item.source.stat().st_size, reverse=True)
+def _store_all(dirs: RocksmqDirs, dest: Path, link: bool, manifest: _ManifestWriter) -> str:
+    """Link or copy every file, a batch at a time (memory stays flat whatever their number), each
+    batch's copies made durable before its entries go into the manifest; the mode."""
+    for part in PARTS:
+        (dest / part).mkdir(parents=True, exist_ok=True)
+    hows: set[str] = set()
     with ThreadPoolExecutor(COPY_THREADS) as pool:
-        stored = list(pool.map(lambda item: _store(item, dest, link), ordered))
-    copies = [dest / entry.path for entry, copied in stored if copied]
-    return sorted((entry for entry, _ in stored), key=lambda entry: entry.path), copies
+        for batch in _batches(_source_files(dirs), BATCH):
+            stored = list(pool.map(lambda item: _store(item, dest, link), batch))
+            copies = [dest / entry.path for entry, how in stored if how != "hardlink"]
+            small = sum(entry.size for entry, _ in stored) < len(stored) * SMALL_FILE
+            if not (small and sync_file_system(dest)):
+                fsync_files(copies, COPY_THREADS)
+            for entry, how in stored:
+                manifest.add(entry)
+                hows.add(how)
+    for part in PARTS:
+        fsync_path(dest / part)
+    return "hardlink" if "hardlink" in hows else "reflink" if hows == {"reflink"} else "copy"
 
 
-def _make_durable(dest: Path, copies: list[Path], entries: list[ManifestEntry]) -> None:
-    """fsync the copied files, then every directory holding an entry: what the manifest will list
-    is on disk before the manifest is written."""
-    fsync_files(copies, COPY_THREADS)
-    for directory in sorted({(dest / entry.path).parent for entry in entries} | {dest / part for part in PARTS}):
-        fsync_path(directory)
+def _batches(items: Iterable[_SourceFile], size: int) -> Iterator[list[_SourceFile]]:
+    batch: list[_SourceFile] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _clear(dest: Path) -> None:
@@ -234,12 +344,14 @@ def _clear(dest: Path) -> None:
         shutil.rmtree(child) if child.is_dir() and not child.is_symlink() else child.unlink()
 
 
-def create_backup(path: Path | str, dest: Path | str, *, milvus_running: bool) -> Manifest:
+def create_backup(path: Path | str, dest: Path | str, *, milvus_running: bool, hard_links: bool = False) -> Manifest:
     """Back up rocksmq.path `path` and its `_meta_kv` sibling into the new or empty directory `dest`.
 
-    `milvus_running=False` promises the databases are closed (checked through RocksDB's LOCK) and
-    allows the hard-link snapshot; `True` copies everything and retries while files change.
-    Refused when there is not enough room or Milvus holds the databases; BadInput for bad paths.
+    `milvus_running=False` promises the databases are closed (checked through RocksDB's LOCK);
+    `True` copies while files may change and retries until none did. `hard_links` (stopped only,
+    same file system) links the SSTs instead of copying them: fast and small, but the backup then
+    shares those files with the live store. Refused when there is not enough room or Milvus holds
+    the databases; BadInput for bad paths.
     """
     dirs = rocksmq_dirs(path)
     dest = Path(dest).expanduser().absolute()
@@ -251,9 +363,8 @@ def create_backup(path: Path | str, dest: Path | str, *, milvus_running: bool) -
                     f"{directory} is open in a running process (its RocksDB LOCK is held)",
                     hint="stop Milvus first, or back up a running Milvus with --live (a copy, no hard links)",
                 )
-    files = _source_files(dirs)
-    link = not milvus_running and _same_filesystem(dirs.data, dest)
-    needed = sum(item.source.stat().st_size for item in files if not (link and item.immutable)) + ROOM_MARGIN
+    link = hard_links and not milvus_running and _same_filesystem(dirs.data, dest)
+    needed = sum(item.size for item in _source_files(dirs) if not (link and item.immutable)) + ROOM_MARGIN
     available = free_bytes(dest)
     if available < needed:
         raise Refused(f"not enough room for the backup in {dest}: {needed} bytes needed, {available} free")
@@ -262,45 +373,51 @@ def create_backup(path: Path | str, dest: Path | str, *, milvus_running: bool) -
     dest.mkdir(parents=True, exist_ok=True)
     started = time.time()
     try:
-        entries, copies = _copy_consistently(files, dest, link, dirs) if milvus_running else _store_all(files, dest, link)
-        _make_durable(dest, copies, entries)
+        writer, mode = (_copy_consistently(dirs, dest, link) if milvus_running
+                        else _store_writing(dirs, dest, link))
         from migrator.rocksmq.inspect import newest_msg_ids
 
-        manifest = Manifest(
+        return writer.finish(Manifest(
             source_data=str(dirs.data),
             source_meta_kv=str(dirs.meta_kv),
-            mode="hardlink" if link else "copy",
+            mode=mode,
             milvus_running=milvus_running,
             created_at=datetime.now(timezone.utc).isoformat(),
-            files=entries,
             started_unix=started,
             # Read from the copy, not the source: what the backup holds (and proof it opens).
             newest_msg_ids=newest_msg_ids(dest / "data", dest / "meta_kv"),
-        )
-        write_bytes_atomic(dest / MANIFEST_NAME, json.dumps(manifest.to_dict(), indent=1).encode())
+        ))
     except BaseException:
         # Interrupted or failed: leave nothing that could pass for a backup.
         shutil.rmtree(dest) if created else _clear(dest)
         raise
-    return manifest
 
 
-def _copy_consistently(
-    files: list[_SourceFile], dest: Path, link: bool, dirs: RocksmqDirs
-) -> tuple[list[ManifestEntry], list[Path]]:
+def _store_writing(dirs: RocksmqDirs, dest: Path, link: bool) -> tuple[_ManifestWriter, str]:
+    writer = _ManifestWriter(dest)
+    try:
+        return writer, _store_all(dirs, dest, link, writer)
+    except BaseException:
+        writer.close()
+        raise
+
+
+def _copy_consistently(dirs: RocksmqDirs, dest: Path, link: bool) -> tuple[_ManifestWriter, str]:
     """Copy while a writer may be active; accept the copy only if no source file changed during it."""
     for _attempt in range(LIVE_COPY_ATTEMPTS):
-        before = _fingerprint(files)
+        before = _fingerprint(dirs)
         try:
-            stored = _store_all(files, dest, link)
+            writer, mode = _store_writing(dirs, dest, link)
         except FileNotFoundError:  # compaction deleted a file mid-copy
-            stored = None
-        if stored is not None and _fingerprint(_source_files(dirs)) == before:
-            return stored
+            writer = None
+        if writer is not None and _fingerprint(dirs) == before:
+            return writer, mode
+        if writer is not None:
+            writer.close()
         _clear(dest)
-        files = _source_files(dirs)
     raise Refused(
-        f"{dirs.data} kept changing during {LIVE_COPY_ATTEMPTS} copies: no consistent backup possible while it is written",
+        f"{dirs.data} kept changing during {LIVE_COPY_ATTEMPTS} copies: no consistent backup "
+        "possible while it is written",
         hint="stop Milvus (or switch it off RocksMQ) and back up again",
     )
 
@@ -323,7 +440,8 @@ def _check_entries(backup_dir: Path, manifest: Manifest, hasher: Callable[[Path]
         problems += [p for p in pool.map(check, [e for e in manifest.files if e.path in present]) if p]
     if problems:
         shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
-        raise BadInput(f"backup {backup_dir} is damaged: {shown}")
+        raise Damaged(f"backup {backup_dir} is damaged: {shown}",
+                      hint="take a new backup; this one cannot be restored or trusted for a clean-up")
 
 
 def verify_backup(dest: Path | str) -> Manifest:
@@ -344,7 +462,7 @@ class RestoreReport:
     replaced_dir: str | None  # where the databases that were replaced are kept (never deleted)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.manifest.to_dict(), "replaced_dir": self.replaced_dir}
+        return {**self.manifest.summary(), "replaced_dir": self.replaced_dir}
 
 
 def restore_journal_path(data: Path) -> Path:
@@ -363,7 +481,7 @@ def restore_backup(dest: Path | str, path: Path | str, force: bool = False) -> R
     backup_dir = Path(dest).expanduser().absolute()
     manifest = verify_backup(backup_dir)
     data = Path(path).expanduser().absolute()
-    targets = dict(zip(PARTS, (data, meta_kv_path(data))))
+    targets = dict(zip(PARTS, (data, meta_kv_path(data)), strict=True))
     for target in targets.values():
         if target.is_symlink():
             raise BadInput(f"{target} is a symbolic link (to {os.readlink(target)}): give the directory itself")
@@ -378,15 +496,17 @@ def restore_backup(dest: Path | str, path: Path | str, force: bool = False) -> R
         if _is_empty(target):
             continue
         if not force:
-            raise Refused(f"{target} is not empty", hint="pass --force to replace it with the backup (it is kept aside)")
+            raise Refused(f"{target} is not empty",
+                          hint="pass --force to replace it with the backup (it is kept aside)")
         refuse_unsafe_target(target, action="replace")
         if not is_rocksdb_dir(target):
             raise Refused(f"refusing to replace {target}: it is not a RocksDB directory")
     run_id = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{secrets.token_hex(3)}"
-    record = {
+    record: dict[str, Any] = {
         "backup": str(backup_dir),
         "targets": {part: str(target) for part, target in targets.items()},
-        "staging": {part: str(target.with_name(f"{target.name}.restoring-{run_id}")) for part, target in targets.items()},
+        "staging": {part: str(target.with_name(f"{target.name}.restoring-{run_id}"))
+                    for part, target in targets.items()},
         "replaced_dir": str(data.with_name(f"{data.name}.replaced-{run_id}")),
         "phase": "copying",
     }
@@ -416,7 +536,7 @@ def _stage(backup_dir: Path, manifest: Manifest, staging: dict[str, Path]) -> No
     for entry in manifest.files:
         part, _, relative = entry.path.partition("/")
         target = staging[part] / relative
-        size, digest = copy_and_hash(backup_dir / entry.path, target)
+        size, digest, _how = copy_and_hash(backup_dir / entry.path, target)
         if (size, digest) != (entry.size, entry.sha256):
             raise BadInput(f"backup file {entry.path} changed while restoring it")
         copies.append(target)
@@ -475,14 +595,14 @@ def _switch(journal_path: Path, record: dict[str, Any]) -> str | None:
     return str(replaced) if replaced.exists() else None
 
 
-def _block(signals: set[signal.Signals]) -> set[signal.Signals] | None:
+def _block(signals: set[signal.Signals]) -> set[int | signal.Signals] | None:
     try:
         return signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     except (AttributeError, ValueError, OSError):
         return None
 
 
-def _unblock(previous: set[signal.Signals] | None) -> None:
+def _unblock(previous: set[int | signal.Signals] | None) -> None:
     if previous is not None:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
@@ -499,10 +619,12 @@ def _resume_restore(journal_path: Path, backup_dir: Path, manifest: Manifest,
         replaced = Path(record["replaced_dir"])
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         raise BadInput(f"{journal_path}: not a restore journal ({error})",
-                       hint="an interrupted restore left it: read it, put the directories it names right, remove it") from None
+                       hint="an interrupted restore left it: read it, put the directories it names right, "
+                            "remove it") from None
     if recorded_targets != targets or recorded_backup != backup_dir:
         raise Refused(f"an interrupted restore of {recorded_targets['data']} from {recorded_backup} is unfinished "
-                      f"({journal_path})", hint=f"run `backup restore {recorded_backup} --to {recorded_targets['data']}` to finish it")
+                      f"({journal_path})", hint=f"run `backup restore {recorded_backup} --to "
+                                                f"{recorded_targets['data']}` to finish it")
     # The names it recorded must be a restore's own, beside the targets: never rename or delete others.
     owned = [(directory, targets[part], ".restoring-") for part, directory in staging.items()]
     owned.append((replaced, targets["data"], ".replaced-"))

@@ -23,7 +23,6 @@ from migrator.rocksmq.backup import NOT_BACKED_UP, PARTS, Manifest, verify_backu
 from migrator.rocksmq.files import hash_file, regular_files
 from migrator.rocksmq.layout import (
     RocksmqDirs,
-    directory_size,
     foreign_entries,
     rocksmq_dirs,
 )
@@ -34,11 +33,13 @@ from migrator.util.files import fsync_path
 @dataclass
 class CleanReport:
     removed: list[str]
-    bytes_freed: int
+    bytes_freed: int  # what the disk got back: files whose last link went
     backup_dir: str | None
+    bytes_still_held: int = 0  # removed here, but a hard-linked backup still holds them
 
     def to_dict(self) -> dict[str, Any]:
-        return {"removed": self.removed, "bytes_freed": self.bytes_freed, "backup_dir": self.backup_dir}
+        return {"removed": self.removed, "bytes_freed": self.bytes_freed, "bytes_still_held": self.bytes_still_held,
+                "backup_dir": self.backup_dir}
 
 
 def clean(
@@ -76,13 +77,27 @@ def clean(
         if Path(manifest.source_data).resolve() != dirs.data.resolve():
             raise Refused(f"backup {backup_dir} is of {manifest.source_data}, not of {dirs.data}")
         refuse_unless_covered(manifest, dirs, Path(backup_dir), not_before)
-    freed = sum(directory_size(directory) for directory in dirs.both())
+    freed, held = _bytes_freed_and_held(dirs)
     _remove_both(dirs)
     return CleanReport(
         removed=[str(directory) for directory in dirs.both()],
         bytes_freed=freed,
+        bytes_still_held=held,
         backup_dir=str(backup_dir) if backup_dir is not None else None,
     )
+
+
+def _bytes_freed_and_held(dirs: RocksmqDirs) -> tuple[int, int]:
+    """(bytes of the files whose only link is here, bytes of those another link still holds)."""
+    freed = held = 0
+    for directory in dirs.both():
+        for entry in os.scandir(directory):
+            status = entry.stat(follow_symlinks=False)
+            if status.st_nlink > 1:
+                held += status.st_size
+            else:
+                freed += status.st_size
+    return freed, held
 
 
 def refuse_unless_covered(manifest: Manifest, dirs: RocksmqDirs, backup_dir: Path, not_before: float | None) -> None:
@@ -101,7 +116,7 @@ def refuse_unless_covered(manifest: Manifest, dirs: RocksmqDirs, backup_dir: Pat
     if not_before is not None and manifest.started_unix < not_before:
         raise Refused(f"{where} was started before writes were denied: messages may have arrived after it")
     problems = []
-    for part, directory in zip(PARTS, dirs.both()):
+    for part, directory in zip(PARTS, dirs.both(), strict=True):
         live = {f"{part}/{relative.as_posix()}" for relative in regular_files(directory)
                 if relative.name not in NOT_BACKED_UP}
         backed = {name for name in listed if name.startswith(f"{part}/")}
@@ -151,7 +166,8 @@ def _remove_both(dirs: RocksmqDirs) -> None:
                 os.rename(trash / directory.name, directory)
         if trash.exists() and not any(trash.iterdir()):
             trash.rmdir()
-        raise Refused(f"cannot move {dirs.data} aside to remove it: {error.strerror or error}; nothing was removed") from None
+        raise Refused(f"cannot move {dirs.data} aside to remove it: {error.strerror or error}; "
+                      "nothing was removed") from None
     try:
         shutil.rmtree(trash)
     except OSError as error:

@@ -8,6 +8,7 @@ every message: exact, O(messages).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -24,7 +25,7 @@ from migrator.rocksmq.layout import (
     msg_id_time,
     rocksmq_dirs,
 )
-from migrator.rocksmq.reader import check_status, open_read_only
+from migrator.rocksmq.reader import check_status, in_a_child, open_read_only, prefixed
 
 # Bucket upper bounds (exclusive) from the issue; the last bucket is >= 5 MB.
 SIZE_BUCKETS: tuple[tuple[str, int | None], ...] = (
@@ -186,12 +187,12 @@ def _int(value: bytes) -> int:
 def _read_meta(meta_db: Any) -> dict[str, _TopicMeta]:
     """Topic bookkeeping from the meta DB; a topic exists iff it has a `topic_id/<topic>` key."""
     topics: dict[str, _TopicMeta] = {}
-    for key, value in _prefixed(meta_db, TOPIC_ID_PREFIX):
+    for key, value in prefixed(meta_db, TOPIC_ID_PREFIX):
         topics[key[len(TOPIC_ID_PREFIX) :].decode()] = _TopicMeta(created_unix=_int(value))
-    for key, value in _prefixed(meta_db, MESSAGE_SIZE_PREFIX):
+    for key, value in prefixed(meta_db, MESSAGE_SIZE_PREFIX):
         name = key[len(MESSAGE_SIZE_PREFIX) :].decode()
         topics.setdefault(name, _TopicMeta()).open_page_bytes = _int(value)
-    for key, value in _prefixed(meta_db, PAGE_MESSAGE_SIZE_PREFIX):
+    for key, value in prefixed(meta_db, PAGE_MESSAGE_SIZE_PREFIX):
         name = key[len(PAGE_MESSAGE_SIZE_PREFIX) :].decode().rsplit("/", 1)[0]
         meta = topics.setdefault(name, _TopicMeta())
         meta.closed_page_bytes += _int(value)
@@ -199,20 +200,7 @@ def _read_meta(meta_db: Any) -> dict[str, _TopicMeta]:
     return topics
 
 
-def _prefixed(db: Any, prefix: bytes, start: bytes | None = None):
-    """(key, value) pairs whose key starts with `prefix`, from `start` (default: the prefix) on."""
-    iterator = db.iter()
-    iterator.seek(start if start is not None else prefix)
-    while iterator.valid():
-        key = iterator.key()
-        if not key.startswith(prefix):
-            return
-        yield key, iterator.value()
-        iterator.next()
-    check_status(iterator, db)
-
-
-def _every(db: Any):
+def _every(db: Any) -> Iterator[tuple[bytes, bytes]]:
     """Every (key, value) of the default column family; BadInput if the scan stops on damage."""
     iterator = db.iter()
     iterator.seek_to_first()
@@ -238,7 +226,8 @@ def _fast_topic(data_db: Any, name: str, meta: _TopicMeta) -> TopicStats:
     if not first.valid():
         check_status(first, data_db)
     if not (first.valid() and first.key().startswith(prefix)):
-        return TopicStats(name, 0, byte_total, SizeHistogram(), closed_pages=meta.closed_pages, created_unix=meta.created_unix)
+        return TopicStats(name, 0, byte_total, SizeHistogram(), closed_pages=meta.closed_pages,
+                          created_unix=meta.created_unix)
     oldest = _msg_id(first.key())
     # The newest messages: walk back from just past the topic's keys ('0' sorts right after '/').
     last = data_db.iter()
@@ -304,7 +293,8 @@ def _apply_checkpoints(data_db: Any, topics: list[TopicStats], checkpoints: list
         topic.checkpoint_msg_id = lowest[topic.name]
         prefix = _topic_prefix(topic.name)
         start = prefix + str(topic.checkpoint_msg_id).encode()
-        topic.unconsumed = sum(1 for key, _ in _prefixed(data_db, prefix, start) if _msg_id(key) > topic.checkpoint_msg_id)
+        topic.unconsumed = sum(1 for key, _ in prefixed(data_db, prefix, start)
+                               if _msg_id(key) > topic.checkpoint_msg_id)
 
 
 def inspect(
@@ -317,8 +307,13 @@ def inspect(
     """Describe the RocksMQ at `path` (rocksmq.path) and its `_meta_kv` sibling without writing to either.
 
     BadInput when a directory is missing, unreadable, not RocksDB, or the database cannot be opened.
+    The reads run in a child process the tool can stop (reader.in_a_child).
     """
     dirs: RocksmqDirs = rocksmq_dirs(path)
+    return in_a_child(_inspect, dirs, deep, etcd_url, etcd_root_path)
+
+
+def _inspect(dirs: RocksmqDirs, deep: bool, etcd_url: str | None, etcd_root_path: str) -> RocksmqStats:
     checkpoints = read_checkpoints(etcd_url, etcd_root_path) if etcd_url else []
     try:
         with open_read_only(dirs.meta_kv) as meta_db:
@@ -348,9 +343,13 @@ def newest_msg_ids(data_dir: Path, meta_dir: Path) -> dict[str, int | None]:
     """Per topic (a `topic_id/<topic>` key in `meta_dir`), the newest message id in `data_dir`
     (None: the topic holds no message). What a backup records and a clean-up compares: any message
     written after the backup changes it. BadInput for a damaged or foreign database."""
+    return in_a_child(_newest_msg_ids, data_dir, meta_dir)
+
+
+def _newest_msg_ids(data_dir: Path, meta_dir: Path) -> dict[str, int | None]:
     try:
         with open_read_only(meta_dir) as meta_db:
-            names = sorted(key[len(TOPIC_ID_PREFIX) :].decode() for key, _ in _prefixed(meta_db, TOPIC_ID_PREFIX))
+            names = sorted(key[len(TOPIC_ID_PREFIX) :].decode() for key, _ in prefixed(meta_db, TOPIC_ID_PREFIX))
         with open_read_only(data_dir) as data_db:
             newest: dict[str, int | None] = {}
             for name in names:

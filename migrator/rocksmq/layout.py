@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from migrator.errors import BadInput
+from migrator.util.files import iter_tree
 
 META_KV_SUFFIX = "_meta_kv"
 
@@ -54,12 +55,15 @@ def meta_kv_path(path: Path) -> Path:
 
 
 def is_rocksdb_dir(path: Path) -> bool:
-    """A RocksDB directory has CURRENT and at least one MANIFEST-*."""
+    """A RocksDB directory has CURRENT and at least one MANIFEST-* (looked for without listing
+    every name at once: a directory may hold a million)."""
     try:
-        names = os.listdir(path)
+        if not os.path.lexists(os.path.join(path, "CURRENT")):
+            return False
+        with os.scandir(path) as entries:
+            return any(entry.name.startswith("MANIFEST-") for entry in entries)
     except OSError:
         return False
-    return "CURRENT" in names and any(name.startswith("MANIFEST-") for name in names)
 
 
 def foreign_entries(directory: Path) -> list[str]:
@@ -125,10 +129,10 @@ def is_locked(directory: Path) -> bool:
 
 def directory_size(directory: Path) -> int:
     total = 0
-    for root, _dirs, files in os.walk(directory):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(root, name)).st_size
-            except FileNotFoundError:  # a live RocksDB deletes obsolete files at any time
-                continue
+    for entry in iter_tree(directory):
+        try:
+            if not entry.is_dir(follow_symlinks=False):
+                total += entry.stat(follow_symlinks=False).st_size
+        except FileNotFoundError:  # a live RocksDB deletes obsolete files at any time
+            continue
     return total

@@ -1,23 +1,17 @@
-"""Guards before anything is deleted or overwritten: never `/`, a home, the config dir, a mount point
-or a tree with a mount point anywhere below it (deleting through it would cross filesystems)."""
+"""Guards before anything is deleted or overwritten: never a system directory, a home
+(util/paths.py), the config dir, a mount point or a tree with a mount point anywhere below it
+(deleting through it would cross filesystems)."""
 
 from __future__ import annotations
 
 import os
-import pwd
 import re
 from pathlib import Path
 
 from migrator.errors import Refused
 from migrator.rocksmq.layout import is_locked
-
-
-def _homes() -> set[Path]:
-    homes = {Path.home().resolve()}
-    for entry in pwd.getpwall():
-        if entry.pw_dir and entry.pw_dir != "/":
-            homes.add(Path(entry.pw_dir).resolve())
-    return homes
+from migrator.util.files import iter_tree
+from migrator.util.paths import system_path_problem
 
 
 def _unescape(field: str) -> str:
@@ -44,24 +38,21 @@ def mounts_below(path: Path) -> list[Path]:
         device = os.lstat(resolved).st_dev
     except OSError:
         return sorted(found)
-    for root, directories, _files in os.walk(resolved):
-        for name in directories:
-            child = Path(root, name)
-            try:
-                if os.lstat(child).st_dev != device:
-                    found.add(child)
-            except OSError:
-                continue
+    for entry in iter_tree(resolved):
+        try:
+            if entry.is_dir(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_dev != device:
+                found.add(Path(entry.path))
+        except OSError:
+            continue
     return sorted(found)
 
 
 def refuse_unsafe_target(path: Path, *, config_dir: Path | None = None, action: str = "remove") -> None:
     """Refused unless `path` is an ordinary directory that may be deleted wholesale."""
     resolved = path.resolve()
-    if resolved == Path("/"):
-        raise Refused(f"refusing to {action} {path}: it is /")
-    if resolved in _homes():
-        raise Refused(f"refusing to {action} {path}: it is a home directory")
+    problem = system_path_problem(resolved)
+    if problem:
+        raise Refused(f"refusing to {action} {path}: {problem}")
     if config_dir is not None:
         config = Path(config_dir).resolve()
         if resolved == config or config.is_relative_to(resolved) or resolved.is_relative_to(config):

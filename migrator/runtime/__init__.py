@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from migrator.playbook import Playbook
 from migrator.runtime.base import Runtime
@@ -54,7 +54,8 @@ def runtime_for_playbook(playbook: Playbook, environ: Mapping[str, str]) -> Runt
 
         # Helm/the operator restart the pod: plan and apply take their own path (the change and
         # its commands, migration/kubernetes.py); nothing else can drive the pod.
-        raise Refused("runtime kind kubernetes: Milvus is stopped and started by Helm or the operator, not by this tool",
+        raise Refused("runtime kind kubernetes: Milvus is stopped and started by Helm or the operator, "
+                      "not by this tool",
                       hint="`milvus-migrate plan`/`apply` emit (or run) the values/CR change and its commands; "
                            "`plan --to rocksmq` gives the way back (docs/deployments/kubernetes.md)")
     raise NotImplementedError(f"runtime kind {spec.kind}")  # pragma: no cover - the schema admits only known kinds

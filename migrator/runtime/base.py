@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import subprocess
 import time
-import urllib.error
-import urllib.request
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable, ContextManager, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from migrator.errors import MigrateError, Refused
@@ -32,14 +31,20 @@ class Runtime(Protocol):
     def stop(self, deadline_s: float) -> StopResult:
         """Stop, escalating after the deadline; return once Milvus is proven gone."""
 
-    def start(self) -> None:
-        """Start Milvus; returns once it is launched (health is waited for separately)."""
+    def start(self) -> object:
+        """Start Milvus; returns once it is launched (health is waited for separately). What it
+        returns is the runtime's own (a process runtime's pid); callers through this protocol ignore it."""
 
-    def wait_healthy(self, deadline_s: float) -> float:
-        """Block until healthz says OK; fail fast when Milvus exits. Returns the seconds waited."""
+    def wait_healthy(self, deadline_s: float, *, source: str | None = None) -> float:
+        """Block until healthz says OK; fail fast when Milvus exits. Returns the seconds waited.
+        `source`: the local address healthz is asked from (the firewall gate's exempt one)."""
 
     def environment(self) -> dict[str, str]:
         """The environment variables the Milvus process sees (they beat config files)."""
+
+    def commands(self, stop_deadline_s: float) -> dict[str, list[str]]:
+        """The argv of each command stop/start/logs/running would run (`apply --dry-run` shows and
+        checks them); a process runtime signals its pid to stop, so it has no stop command."""
 
     def log_mark(self) -> dict[str, Any]:
         """A JSON-able position in Milvus's log: lines after it are written after this call."""
@@ -47,7 +52,7 @@ class Runtime(Protocol):
     def log_follower(self, mark: dict[str, Any]) -> Follower:
         """Follow Milvus's log from a mark taken before a restart."""
 
-    def reach(self, port: int) -> ContextManager[str]:
+    def reach(self, port: int) -> AbstractContextManager[str]:
         """`host:port` from which this tool reaches a port Milvus listens on in its own network
         namespace (its embedded NATS binds 127.0.0.1 only), for as long as the context lasts."""
 
@@ -57,6 +62,10 @@ def same_host(metrics_url: str, port: int) -> Iterator[str]:
     """`reach` for a Milvus whose loopback is this tool's: the host of its metrics URL."""
     host = urlsplit(metrics_url).hostname or "127.0.0.1"
     yield f"{host}:{port}"
+
+
+# healthz is one cheap HTTP call; each poll missed is time clients wait for (inside the window).
+HEALTH_POLL_S = 0.1
 
 
 class ReachUnavailable(Refused):
@@ -79,17 +88,17 @@ class StopResult:
     seconds: float
 
 
-def http_get(url: str, timeout: float = 2.0) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - loopback health URL
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as error:
-        return error.code, ""
+def http_get(url: str, timeout: float = 2.0, *, source: str | None = None) -> tuple[int, str]:
+    """GET `url`; (status, body). With `source`, asked from that local address (a closed gate's exempt one)."""
+    from migrator.util.http import get
+
+    status, body = get(url, timeout, source=source, limit=1 << 20)
+    return status, body.decode("utf-8", "replace")
 
 
-def healthz_ok(metrics_url: str) -> bool:
+def healthz_ok(metrics_url: str, *, source: str | None = None) -> bool:
     try:
-        status, body = http_get(metrics_url.rstrip("/") + "/healthz")
+        status, body = http_get(metrics_url.rstrip("/") + "/healthz", source=source)
     except OSError:
         return False
     return status == 200 and body.strip() == "OK"
@@ -122,22 +131,21 @@ def run_argv(
     *,
     check: bool = True,
     error: type[MigrateError] = CommandFailed,
-    timeout_error: type[MigrateError] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Completed:
     """Run `argv`; with `check`, a non-zero exit raises `error` naming the command and its stderr.
-    Running past `timeout_s` raises `timeout_error` (default: `error`)."""
+    Running past `timeout_s` raises `error` too."""
     command = list(argv)
     shown = " ".join(command)
     try:
-        done = subprocess.run(  # noqa: S603 - argv lists from the playbook, never a shell
+        done = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL,
             env=dict(env) if env is not None else None,
         )
     except FileNotFoundError:
         raise Refused(f"`{shown}`: {command[0]} is not on PATH") from None
     except subprocess.TimeoutExpired:
-        raise (timeout_error or error)(f"`{shown}` did not finish within {timeout_s:.0f} s") from None
+        raise error(f"`{shown}` did not finish within {timeout_s:.0f} s") from None
     result = Completed(command, done.returncode, done.stdout, done.stderr)
     if check and done.returncode != 0:
         tail = stderr_tail(done.stderr) or stderr_tail(done.stdout)
@@ -152,20 +160,23 @@ def wait_until_healthy(
     *,
     what: str,
     sleep: Callable[[float], None] = time.sleep,
+    source: str | None = None,
 ) -> float:
-    """Poll healthz until OK; fail fast once `running()` says Milvus is gone. Returns seconds waited."""
+    """Poll healthz until OK; fail fast once `running()` says Milvus is gone. Returns seconds waited.
+    `source`: the local address to ask from (behind a closed firewall gate)."""
     started = time.monotonic()
     while True:
-        if healthz_ok(metrics_url):
+        if healthz_ok(metrics_url, source=source):
             return time.monotonic() - started
         if not running():
             raise StartFailed(f"{what} exited during start-up")
         if time.monotonic() - started > deadline_s:
             raise StartFailed(f"{what} not healthy within {deadline_s:.0f} s ({metrics_url}/healthz)")
-        sleep(0.5)
+        sleep(HEALTH_POLL_S)
 
 
-def wait_until_stopped(running: Callable[[], bool], seconds: float, sleep: Callable[[float], None] = time.sleep) -> bool:
+def wait_until_stopped(running: Callable[[], bool], seconds: float,
+                       sleep: Callable[[float], None] = time.sleep) -> bool:
     until = time.monotonic() + seconds
     while running():
         if time.monotonic() >= until:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
+from migrator.milvus.logs import Follower
 from migrator.runtime.base import (
     StartFailed,
     StopFailed,
@@ -32,6 +35,10 @@ class CommandRuntime:
     sleep: Callable[[float], None] = time.sleep
     kind: str = "command"
 
+    def commands(self, stop_deadline_s: float) -> dict[str, list[str]]:
+        found = {"stop": self.stop_argv, "start": self.start_argv, "logs": self.logs_argv}
+        return {**found, "running": self.running_argv} if self.running_argv else found
+
     def running(self) -> bool:
         if self.running_argv is None:
             return healthz_ok(self.metrics_url)
@@ -50,8 +57,9 @@ class CommandRuntime:
     def start(self) -> None:
         run_argv(self.start_argv, self.timeout_s, error=StartFailed)
 
-    def wait_healthy(self, deadline_s: float) -> float:
-        return wait_until_healthy(self.running, self.metrics_url, deadline_s, what="Milvus", sleep=self.sleep)
+    def wait_healthy(self, deadline_s: float, *, source: str | None = None) -> float:
+        return wait_until_healthy(self.running, self.metrics_url, deadline_s, what="Milvus", sleep=self.sleep,
+                                  source=source)
 
     def environment(self) -> dict[str, str]:
         return dict(self.declared_env)
@@ -59,12 +67,12 @@ class CommandRuntime:
     def log_mark(self) -> dict[str, Any]:
         return time_mark()
 
-    def log_follower(self, mark: dict[str, Any]):
+    def log_follower(self, mark: dict[str, Any]) -> Follower:
         from migrator.milvus.logs import CommandFollower
 
         argv = [arg.replace("{since_unix}", mark["since_unix"]).replace("{since}", mark["since"])
                 for arg in self.logs_argv]
         return CommandFollower(argv)
 
-    def reach(self, port: int):
+    def reach(self, port: int) -> AbstractContextManager[str]:
         return same_host(self.metrics_url, port)

@@ -13,11 +13,14 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Mapping
+from typing import Any
 
 from migrator.errors import BadInput
+from migrator.milvus.logs import Follower
 from migrator.runtime.base import (
     ReachUnavailable,
     StartFailed,
@@ -163,7 +166,7 @@ def compose_on_path(chosen: str | None) -> str:
     plugin), `docker-compose`, `podman-compose`."""
     if chosen is not None:
         return chosen
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,  # noqa: S603,S607
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True,
                                                  stdin=subprocess.DEVNULL, timeout=30).returncode == 0:
         return "docker compose"
     for tool in ("docker-compose", "podman-compose"):
@@ -198,6 +201,12 @@ class ComposeRuntime:
     def _compose(self, *args: str) -> list[str]:
         return [*self.engine.split(), "-f", str(self.file), *args]
 
+    def commands(self, stop_deadline_s: float) -> dict[str, list[str]]:
+        return {"stop": self._compose("stop", "-t", str(int(stop_deadline_s + 0.999)), self.service),
+                "start": self._compose("up", "-d", self.service),
+                "logs": [self.container_engine, "logs", "-f", "--since", "{since_unix}", "<container>"],
+                "running": [self.container_engine, "ps", "-a", "-q", "--no-trunc"]}
+
     def container_id(self) -> str | None:
         """The service's container, running or not (the newest if several)."""
         directories = dict.fromkeys([str(self.file.parent.resolve()), str(self.file.parent)])
@@ -228,8 +237,7 @@ class ComposeRuntime:
         if state is None:
             return StopResult(pid=None, graceful=True, seconds=0.0)
         # Also when it is not running: a restart policy may be about to start it again.
-        run_argv(self._compose("stop", "-t", str(int(deadline_s + 0.999)), self.service),
-                 deadline_s + _STOP_MARGIN_S, error=StopFailed)
+        run_argv(self.commands(deadline_s)["stop"], deadline_s + _STOP_MARGIN_S, error=StopFailed)
         self._stopped_here.add(state.id)
         if not state.running:
             return StopResult(pid=None, graceful=True, seconds=0.0)
@@ -240,14 +248,15 @@ class ComposeRuntime:
 
     def start(self) -> None:
         self._stopped_here.clear()
-        run_argv(self._compose("up", "-d", self.service), self.timeout_s, error=StartFailed)
+        run_argv(self.commands(0)["start"], self.timeout_s, error=StartFailed)
 
-    def wait_healthy(self, deadline_s: float) -> float:
+    def wait_healthy(self, deadline_s: float, *, source: str | None = None) -> float:
         try:
             return wait_until_healthy(self.running, self.metrics_url, deadline_s,
-                                      what=f"service {self.service}", sleep=self.sleep)
+                                      what=f"service {self.service}", sleep=self.sleep, source=source)
         except StartFailed as error:
-            raise StartFailed(error.message, hint=f"{self.engine} -f {self.file} logs --tail 100 {self.service}") from None
+            raise StartFailed(error.message,
+                              hint=f"{self.engine} -f {self.file} logs --tail 100 {self.service}") from None
 
     def environment(self) -> dict[str, str]:
         return load_service(self.file, self.service, self.environ).environment()
@@ -260,7 +269,7 @@ class ComposeRuntime:
     def log_mark(self) -> dict[str, Any]:
         return time_mark()
 
-    def log_follower(self, mark: dict[str, Any]):
+    def log_follower(self, mark: dict[str, Any]) -> Follower:
         """`logs -f` ends when the container stops: create it after the start."""
         from migrator.milvus.logs import CommandFollower
 
@@ -269,7 +278,7 @@ class ComposeRuntime:
             raise StartFailed(f"service {self.service} has no container")
         return CommandFollower([self.container_engine, "logs", "-f", "--since", mark["since_unix"], container])
 
-    def reach(self, port: int) -> ContextManager[str]:
+    def reach(self, port: int) -> AbstractContextManager[str]:
         state = self._container_state()
         if state is None or not state.running or state.pid is None:
             raise ReachUnavailable(f"cannot reach port {port} inside service {self.service}: it is not running")

@@ -12,10 +12,10 @@ import json
 import re
 import shutil
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
-from typing import Callable, Mapping
 
 from migrator.errors import Refused
 from migrator.runtime.base import run_argv

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ContextManager
+from typing import Any
 
+from migrator.milvus.logs import Follower
 from migrator.runtime.base import (
     ReachUnavailable,
     StartFailed,
@@ -48,6 +51,12 @@ class DockerRuntime:
     _relays: SharedRelays = field(default_factory=SharedRelays, repr=False)
     _stopped_here: set[str] = field(default_factory=set, repr=False)  # container ids this runtime stopped
 
+    def commands(self, stop_deadline_s: float) -> dict[str, list[str]]:
+        return {"stop": [self.engine, "stop", "-t", str(math.ceil(stop_deadline_s)), self.container],
+                "start": [self.engine, "start", self.container],
+                "logs": [self.engine, "logs", "-f", "--since", "{since_unix}", self.container],
+                "running": [self.engine, "inspect", self.container]}
+
     def state(self) -> ContainerState:
         return inspect(self.engine, self.container, self.timeout_s)
 
@@ -63,8 +72,7 @@ class DockerRuntime:
         started = time.monotonic()
         state = self.state()
         # Also when it is not running: an engine with a restart policy may be about to start it again.
-        run_argv([self.engine, "stop", "-t", str(math.ceil(deadline_s)), self.container],
-                 deadline_s + _STOP_MARGIN_S, error=StopFailed)
+        run_argv(self.commands(deadline_s)["stop"], deadline_s + _STOP_MARGIN_S, error=StopFailed)
         self._stopped_here.add(state.id)
         if not state.running:
             return StopResult(pid=None, graceful=True, seconds=0.0)
@@ -75,12 +83,12 @@ class DockerRuntime:
 
     def start(self) -> None:
         self._stopped_here.clear()
-        run_argv([self.engine, "start", self.container], self.timeout_s, error=StartFailed)
+        run_argv(self.commands(0)["start"], self.timeout_s, error=StartFailed)
 
-    def wait_healthy(self, deadline_s: float) -> float:
+    def wait_healthy(self, deadline_s: float, *, source: str | None = None) -> float:
         try:
             return wait_until_healthy(self.running, self.metrics_url, deadline_s,
-                                      what=f"container {self.container}", sleep=self.sleep)
+                                      what=f"container {self.container}", sleep=self.sleep, source=source)
         except StartFailed as error:
             state = self.state()
             detail = f" (status {state.status}, exit code {state.exit_code})" if not state.running else ""
@@ -93,13 +101,13 @@ class DockerRuntime:
     def log_mark(self) -> dict[str, Any]:
         return time_mark()
 
-    def log_follower(self, mark: dict[str, Any]):
+    def log_follower(self, mark: dict[str, Any]) -> Follower:
         """`logs -f` ends when the container stops: create it after the start."""
         from migrator.milvus.logs import CommandFollower
 
         return CommandFollower([self.engine, "logs", "-f", "--since", mark["since_unix"], self.container])
 
-    def reach(self, port: int) -> ContextManager[str]:
+    def reach(self, port: int) -> AbstractContextManager[str]:
         state = self.state()
         if not state.running or state.pid is None:
             raise ReachUnavailable(f"cannot reach port {port} inside container {self.container}: it is not running")

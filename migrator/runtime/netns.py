@@ -25,7 +25,8 @@ import struct
 import subprocess
 import sys
 import threading
-from typing import Callable, ContextManager, Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 
 CLONE_NEWNET = 0x40000000
 READY = "ready"
@@ -40,17 +41,19 @@ def same_namespace(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def relay(pid: int, port: int, *, what: str) -> Iterator[str]:
-    """`127.0.0.1:<local port>` that reaches 127.0.0.1:`port` in the network namespace of
-    process `pid` (`what` names it in messages, e.g. "container milvus-standalone")."""
+def relay(pid: int, port: int, *, what: str, source: str | None = None, host: str = "127.0.0.1") -> Iterator[str]:
+    """`127.0.0.1:<local port>` that reaches `host`:`port` in the network namespace of process `pid`
+    (`what` names it in messages, e.g. "container milvus-standalone"). With `source`, every
+    connection it makes comes from that local address: the one the firewall gate lets through
+    (runtime/firewall.py), so a relay is made even in this process's own namespace."""
     from migrator.runtime.base import ReachUnavailable
 
     namespace = f"/proc/{pid}/ns/net"
     needs_root = ReachUnavailable(f"reaching port {port} inside {what} needs root: the relay enters its network "
                                   f"namespace (setns on {namespace})", hint="run milvus-migrate as root")
     try:
-        if same_namespace(pid):
-            yield f"127.0.0.1:{port}"
+        if same_namespace(pid) and source is None:
+            yield f"{host}:{port}"
             return
     except PermissionError:
         raise needs_root from None
@@ -65,8 +68,9 @@ def relay(pid: int, port: int, *, what: str) -> Iterator[str]:
         listener.bind(("127.0.0.1", 0))
         listener.listen(128)
         address = f"127.0.0.1:{listener.getsockname()[1]}"
-        child = subprocess.Popen(  # noqa: S603 - this file, run by this interpreter
-            [sys.executable, "-I", os.path.abspath(__file__), namespace, str(listener.fileno()), str(port)],
+        child = subprocess.Popen(
+            [sys.executable, "-I", os.path.abspath(__file__), namespace, str(listener.fileno()), host, str(port),
+             source or ""],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             pass_fds=(listener.fileno(),), start_new_session=True,
         )
@@ -92,7 +96,7 @@ def _wait_ready(child: subprocess.Popen[bytes], what: str, port: int) -> None:
     child.wait()
     reason = child.stderr.read().decode("utf-8", "replace").strip().splitlines()
     raise ReachUnavailable(f"cannot reach port {port} inside {what}: the relay into its network namespace "
-                           f"did not start ({reason[-1] if reason else 'no answer within %.0f s' % _START_TIMEOUT_S})")
+                           f"did not start ({reason[-1] if reason else f'no answer within {_START_TIMEOUT_S:.0f} s'})")
 
 
 def _stop(child: subprocess.Popen[bytes]) -> None:
@@ -110,7 +114,7 @@ def _stop(child: subprocess.Popen[bytes]) -> None:
             stream.close()
 
 
-def port_is_free(reach: Callable[[int], ContextManager[str]], port: int) -> bool:
+def port_is_free(reach: Callable[[int], AbstractContextManager[str]], port: int) -> bool:
     """Is 127.0.0.1:`port` free where `reach` leads (a container's loopback, where its NATS will
     bind)? Connected through the relay: a reset means nothing listens there. When the port cannot
     be reached at all (not root, container down) the answer is unknown and counts as free: the
@@ -126,7 +130,7 @@ def port_is_free(reach: Callable[[int], ContextManager[str]], port: int) -> bool
                     probe.recv(1)  # a server may greet (NATS sends INFO), or wait: either way it listens
             except (ConnectionResetError, ConnectionRefusedError):
                 return True
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 return False
             return False
     except ReachUnavailable:
@@ -139,15 +143,16 @@ class SharedRelays:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._open: dict[tuple[int, int], list] = {}  # key -> [context, address, users]
+        self._open: dict[tuple[int, int, str, str | None], list] = {}  # key -> [context, address, users]
 
     @contextlib.contextmanager
-    def reach(self, pid: int, port: int, *, what: str) -> Iterator[str]:
-        key = (pid, port)
+    def reach(self, pid: int, port: int, *, what: str, source: str | None = None,
+              host: str = "127.0.0.1") -> Iterator[str]:
+        key = (pid, port, host, source)
         with self._lock:
             entry = self._open.get(key)
             if entry is None:
-                context = relay(pid, port, what=what)
+                context = relay(pid, port, what=what, source=source, host=host)
                 entry = self._open[key] = [context, context.__enter__(), 0]
             entry[2] += 1
         try:
@@ -186,9 +191,10 @@ def _pump(source: socket.socket, sink: socket.socket) -> None:
         sink.shutdown(socket.SHUT_WR)
 
 
-def _forward(client: socket.socket, port: int) -> None:
+def _forward(client: socket.socket, host: str, port: int, source: str) -> None:
     try:
-        upstream = socket.create_connection(("127.0.0.1", port), timeout=_CONNECT_TIMEOUT_S)
+        upstream = socket.create_connection((host, port), timeout=_CONNECT_TIMEOUT_S,
+                                            source_address=(source, 0) if source else None)
     except OSError:
         # Nothing listens there: reset the client, as a refused connection would.
         client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -205,10 +211,11 @@ def _forward(client: socket.socket, port: int) -> None:
     upstream.close()
 
 
-def _serve(namespace: str, listener_fd: int, port: int) -> None:
+def _serve(namespace: str, listener_fd: int, host: str, port: int, source: str) -> None:
     listener = socket.socket(fileno=listener_fd)  # made in the host's namespace: it stays there
     try:
-        _enter(namespace)  # sockets made from now on live in the container's namespace
+        if os.stat(namespace).st_ino != os.stat("/proc/self/ns/net").st_ino:
+            _enter(namespace)  # sockets made from now on live in the container's namespace
     except OSError as error:
         sys.stderr.write(f"{error.strerror or error}\n")
         sys.exit(3)
@@ -222,8 +229,8 @@ def _serve(namespace: str, listener_fd: int, port: int) -> None:
     sys.stdout.flush()
     while True:
         client, _ = listener.accept()
-        threading.Thread(target=_forward, args=(client, port), daemon=True).start()
+        threading.Thread(target=_forward, args=(client, host, port, source), daemon=True).start()
 
 
 if __name__ == "__main__":
-    _serve(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))
+    _serve(sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5])

@@ -7,16 +7,21 @@ Milvus (and never signalled).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any
 
+from migrator.milvus.logs import Follower
 from migrator.runtime.base import (
+    HEALTH_POLL_S,
     StartFailed,
     StopFailed,
     StopResult,
@@ -39,10 +44,8 @@ def _proc_start_ticks(pid: int) -> int | None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child: init reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass  # not our child: init reaps it
 
 
 @dataclass
@@ -65,6 +68,9 @@ class ProcessRuntime:
     def running(self) -> bool:
         return self.running_pid() is not None
 
+    def commands(self, stop_deadline_s: float) -> dict[str, list[str]]:
+        return {"start": list(self.argv)}
+
     def environment(self) -> dict[str, str]:
         return self._child_environ()
 
@@ -75,7 +81,7 @@ class ProcessRuntime:
 
         return asdict(mark(self.log_path or self.stdout_log))
 
-    def log_follower(self, mark: dict):
+    def log_follower(self, mark: dict[str, Any]) -> Follower:
         from migrator.milvus.logs import FileFollower, Position
 
         return FileFollower(self.log_path or self.stdout_log, Position(**mark))
@@ -97,7 +103,7 @@ class ProcessRuntime:
         self.stdout_log.parent.mkdir(parents=True, exist_ok=True)
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.stdout_log, "ab") as log:
-            process = subprocess.Popen(  # noqa: S603 - argv comes from our own sandbox/playbook
+            process = subprocess.Popen(
                 list(self.argv),
                 cwd=self.cwd,
                 env=self._child_environ(),
@@ -112,17 +118,18 @@ class ProcessRuntime:
         os.replace(tmp, self.pid_file)
         return process.pid
 
-    def wait_healthy(self, deadline_s: float, ready: Callable[[], bool] | None = None) -> float:
+    def wait_healthy(self, deadline_s: float, ready: Callable[[], bool] | None = None, *,
+                     source: str | None = None) -> float:
         """Block until healthz says OK (and `ready()` holds); fail fast if the process exits."""
         started = time.monotonic()
         while True:
             if self.running_pid() is None:
                 raise StartFailed(f"Milvus exited during start-up; see {self.stdout_log}")
-            if healthz_ok(self.metrics_url) and (ready is None or ready()):
+            if healthz_ok(self.metrics_url, source=source) and (ready is None or ready()):
                 return time.monotonic() - started
             if time.monotonic() - started > deadline_s:
                 raise StartFailed(f"Milvus not healthy within {deadline_s:.0f} s; see {self.stdout_log}")
-            self.sleep(0.5)
+            self.sleep(HEALTH_POLL_S)
 
     def stop(self, deadline_s: float) -> StopResult:
         """SIGTERM, wait up to the deadline, then SIGKILL; return once the process is proven gone."""
@@ -134,10 +141,8 @@ class ProcessRuntime:
         graceful = self._wait_gone(pid, deadline_s)
         if not graceful:
             # After FlushAll a SIGKILL loses nothing; a graceful stop can hang for minutes.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             if not self._wait_gone(pid, 15.0):
                 raise StopFailed(f"Milvus pid {pid} still alive after SIGKILL")
         self.pid_file.unlink(missing_ok=True)
@@ -153,5 +158,5 @@ class ProcessRuntime:
         _reap(pid)
         return _proc_start_ticks(pid) is None
 
-    def reach(self, port: int):
+    def reach(self, port: int) -> AbstractContextManager[str]:
         return same_host(self.metrics_url, port)

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
+from migrator.milvus.logs import Follower
 from migrator.runtime.base import (
     StartFailed,
     StopFailed,
@@ -28,10 +31,6 @@ from migrator.runtime.base import (
 _ALIVE_STATES = {"active", "activating", "deactivating", "reloading", "refreshing"}
 _KILL_GRACE_S = 15.0
 _CURSOR_PREFIX = "-- cursor: "
-
-
-class _StopTimedOut(StopFailed):
-    """`systemctl stop` still waiting at our deadline."""
 
 
 @dataclass
@@ -54,18 +53,16 @@ class SystemdRuntime:
         return int(out) if out.isdigit() and int(out) > 0 else None
 
     def stop(self, deadline_s: float) -> StopResult:
-        """`systemctl stop` (the unit's own TimeoutStopSec applies too); past our deadline, SIGKILL
-        the unit's processes with `systemctl kill` and wait for the unit to go inactive."""
+        """`systemctl stop --no-block`: the stop job is queued at once, so Restart=always brings
+        nothing back, and systemctl returns; past our deadline (the unit's own TimeoutStopSec may be
+        longer), SIGKILL the unit's processes with `systemctl kill` and wait for it to go inactive."""
         started = time.monotonic()
         if not self.running():
             return StopResult(pid=None, graceful=True, seconds=0.0)
         pid = self.main_pid()
-        graceful = True
-        try:
-            run_argv(["systemctl", "stop", self.unit], deadline_s, error=StopFailed, timeout_error=_StopTimedOut)
-        except _StopTimedOut:
-            graceful = False
-            # The stop job stays queued, so Restart=always does not bring the process back.
+        run_argv(self.commands(deadline_s)["stop"], self.timeout_s, error=StopFailed)
+        graceful = wait_until_stopped(self.running, deadline_s, self.sleep)
+        if not graceful:
             run_argv(["systemctl", "kill", "--signal=SIGKILL", self.unit], self.timeout_s, error=StopFailed)
         if not wait_until_stopped(self.running, _KILL_GRACE_S, self.sleep):
             raise StopFailed(f"unit {self.unit} still {self.state()} after stop", hint=f"systemctl status {self.unit}")
@@ -73,14 +70,14 @@ class SystemdRuntime:
 
     def start(self) -> None:
         try:
-            run_argv(["systemctl", "start", self.unit], self.timeout_s, error=StartFailed)
+            run_argv(self.commands(0)["start"], self.timeout_s, error=StartFailed)
         except StartFailed as error:
             raise StartFailed(error.message, hint=f"journalctl -u {self.unit} -n 100 --no-pager") from None
 
-    def wait_healthy(self, deadline_s: float) -> float:
+    def wait_healthy(self, deadline_s: float, *, source: str | None = None) -> float:
         try:
             return wait_until_healthy(self.running, self.metrics_url, deadline_s, what=f"unit {self.unit}",
-                                      sleep=self.sleep)
+                                      sleep=self.sleep, source=source)
         except StartFailed as error:
             raise StartFailed(error.message, hint=f"journalctl -u {self.unit} -n 100 --no-pager") from None
 
@@ -97,6 +94,16 @@ class SystemdRuntime:
             variables.update(read_env_file(path))
         return variables
 
+    def commands(self, stop_deadline_s: float) -> dict[str, list[str]]:
+        return {"stop": ["systemctl", "stop", "--no-block", self.unit], "start": ["systemctl", "start", self.unit],
+                "logs": ["journalctl", "-u", self.unit, "-f", "-o", "cat", "--no-pager", "--no-tail"],
+                "running": ["systemctl", "is-active", self.unit]}
+
+    def exec_start(self) -> list[str]:
+        """The argv of the unit's ExecStart= (a rehearsal runs the same binary on a copy)."""
+        shown = run_argv(["systemctl", "show", self.unit, "-p", "ExecStart", "--value"], self.timeout_s).stdout
+        return parse_exec_start(shown)
+
     def log_mark(self) -> dict[str, Any]:
         out = run_argv(["journalctl", "-u", self.unit, "-n", "1", "--show-cursor", "-o", "cat", "--no-pager"],
                        self.timeout_s).stdout
@@ -104,14 +111,15 @@ class SystemdRuntime:
         # No entry yet for the unit: nothing old can be mistaken for new, a time will do.
         return {"cursor": cursors[-1] if cursors else None, **time_mark()}
 
-    def log_follower(self, mark: dict[str, Any]):
+    def log_follower(self, mark: dict[str, Any]) -> Follower:
         from migrator.milvus.logs import CommandFollower
 
-        where = ["--after-cursor", mark["cursor"]] if mark.get("cursor") else ["--since", f"@{int(float(mark['since_unix']))}"]
+        where = ["--after-cursor", mark["cursor"]] if mark.get("cursor") else ["--since",
+                                                                               f"@{int(float(mark['since_unix']))}"]
         # --no-tail: -f alone would start at the last 10 lines, not at the mark.
-        return CommandFollower(["journalctl", "-u", self.unit, "-f", "-o", "cat", "--no-pager", "--no-tail", *where])
+        return CommandFollower([*self.commands(0)["logs"], *where])
 
-    def reach(self, port: int):
+    def reach(self, port: int) -> AbstractContextManager[str]:
         return same_host(self.metrics_url, port)
 
 
@@ -133,3 +141,10 @@ def parse_show_environment(text: str) -> tuple[dict[str, str], list[tuple[Path, 
             path, _, flags = value.strip().partition(" (")
             files.append((Path(path), "ignore_errors=yes" in flags))
     return variables, files
+
+
+def parse_exec_start(text: str) -> list[str]:
+    """`systemctl show -p ExecStart --value`: `{ path=/usr/bin/milvus ; argv[]=/usr/bin/milvus run
+    standalone ; ignore_errors=no ; ... }` -> the argv; [] when there is none."""
+    _, found, rest = text.partition("argv[]=")
+    return shlex.split(rest.split(" ;", 1)[0]) if found else []

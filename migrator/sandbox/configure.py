@@ -12,6 +12,8 @@ import string
 from importlib import resources
 from pathlib import Path
 
+from migrator.errors import BadInput
+from migrator.mq import Mq
 from migrator.sandbox.binaries import MilvusWheel
 from migrator.sandbox.layout import SandboxLayout, SandboxState
 
@@ -27,6 +29,7 @@ def _template_values(layout: SandboxLayout, ports: dict[str, int]) -> dict[str, 
         "etcd_data_dir": data / "etcd",
         "local_storage_dir": data / "storage",
         "rocksmq_data_dir": layout.rocksmq_path,
+        "rocketmq_data_dir": layout.rocksmq_path,  # 2.2's template spells it so
         "system_log_path": layout.log_dir,
         "proxy_port": ports["proxy"],
         "proxy_internal_port": ports["proxy_internal"],
@@ -60,32 +63,27 @@ def milvus_yaml_text(wheel: MilvusWheel, layout: SandboxLayout, state: SandboxSt
     yaml = YAML()
     yaml.preserve_quotes = True
     doc = yaml.load(text)
-    doc["mq"]["type"] = state.mq
     doc["etcd"]["config"] = {"path": str(layout.etcd_yaml)}
-    server = doc["natsmq"]["server"]
-    server["port"] = state.ports["nats"]
-    server["storeDir"] = str(layout.nats_store)
-    # The default NATS log is shared by every instance on the host; give each its own.
-    server["monitor"]["logFile"] = str(layout.nats_log)
+    if "natsmq" not in doc:  # before 2.3: no natsmq, and no mq.type (the MQ is found, not chosen)
+        if state.mq != Mq.ROCKSMQ:
+            raise BadInput(f"--mq {state.mq}: Milvus {state.version} has no natsmq (it came in 2.3.0)")
+    else:
+        doc.setdefault("mq", {})["type"] = state.mq
+        server = doc["natsmq"]["server"]
+        server["port"] = state.ports["nats"]
+        server["storeDir"] = str(layout.nats_store)
+        # The default NATS log is shared by every instance on the host; give each its own.
+        server.setdefault("monitor", {})["logFile"] = str(layout.nats_log)
     out = io.StringIO()
     yaml.dump(doc, out)
     return out.getvalue()
 
 
 def etcd_yaml_text(layout: SandboxLayout, ports: dict[str, int]) -> str:
-    client = f"http://127.0.0.1:{ports['etcd_client']}"
-    peer = f"http://127.0.0.1:{ports['etcd_peer']}"
-    return (
-        "# etcd embed config for this sandbox's Milvus (etcd.config.path): keeps it off 2379/2380.\n"
-        "name: default\n"
-        f"data-dir: {layout.data_dir / 'etcd'}\n"
-        f"listen-client-urls: {client}\n"
-        f"advertise-client-urls: {client}\n"
-        f"listen-peer-urls: {peer}\n"
-        f"initial-advertise-peer-urls: {peer}\n"
-        f"initial-cluster: default={peer}\n"
-        "initial-cluster-state: new\n"
-    )
+    from migrator.milvus.etcd import embed_config_text
+
+    return embed_config_text(str(layout.data_dir / "etcd"), f"http://127.0.0.1:{ports['etcd_client']}",
+                             f"http://127.0.0.1:{ports['etcd_peer']}")
 
 
 def playbook_text(layout: SandboxLayout, state: SandboxState) -> str:
@@ -104,4 +102,5 @@ def playbook_text(layout: SandboxLayout, state: SandboxState) -> str:
         pid_file=layout.pid_file,
         stdout_log=layout.stdout_log,
         log_dir=layout.log_dir,
+        version=state.version,
     )

@@ -94,6 +94,7 @@ class SandboxState:
     bin_dir: str
     ports: dict[str, int]
     mq: str
+    version: str = "2.3.5"  # the Milvus release it runs (sandbox up --version)
 
     def save(self, layout: SandboxLayout) -> None:
         tmp = layout.state_file.with_suffix(".tmp")
@@ -101,12 +102,13 @@ class SandboxState:
         os.replace(tmp, layout.state_file)
 
     @classmethod
-    def load(cls, layout: SandboxLayout) -> "SandboxState | None":
+    def load(cls, layout: SandboxLayout) -> SandboxState | None:
         if not layout.state_file.exists():
             return None
         try:
             raw = json.loads(layout.state_file.read_text())
-            return cls(bin_dir=raw["bin_dir"], ports={k: int(v) for k, v in raw["ports"].items()}, mq=raw["mq"])
+            return cls(bin_dir=raw["bin_dir"], ports={k: int(v) for k, v in raw["ports"].items()}, mq=raw["mq"],
+                       version=str(raw.get("version", "2.3.5")))
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise BadInput(f"{layout.state_file}: not a sandbox state file ({error})") from error
 

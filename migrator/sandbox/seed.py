@@ -81,7 +81,8 @@ def seed(env: Environment, uri: str, token: str | None = None) -> dict[str, tupl
                     batch = _rows(spec, rng, number * per_target + offset, min(1000, per_target - offset))
                     client.insert(spec.name, batch, partition_name=partition)
             if spec.deletes:
-                client.delete(spec.name, filter=f"id < {spec.deletes}")
+                # By primary keys: 2.3.0 deletes only by `pk in [...]`.
+                client.delete(spec.name, ids=list(range(spec.deletes)))
         # One FlushAll seals every segment at once; a flush per collection costs seconds each.
         milvus.flush_all(deadline_s=120.0)
         for spec in SEED:

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, overload
 
 from migrator.context import Environment
 from migrator.errors import BadInput, MigrateError, Refused
-from migrator.migration.journal import UNFINISHED, DeploymentLock, Journal, Phase, RunStatus, new_run_id
+from migrator.migration.journal import UNFINISHED, Journal, Phase, RunStatus, new_run_id
 from migrator.migration.plan import Plan, check_fresh
 from migrator.mq import Mq
 from migrator.playbook import LoadedPlaybook, load_playbook
 from migrator.verbs.deployment import (
+    Deployment,
     check_recorded_run,
     deployment_for,
+    driver_for,
+    milvus_version,
     nothing_changed_yet,
     open_deployment,
     recorded_plan,
     run_context,
 )
 from migrator.verbs.plan import plan_for
+
+if TYPE_CHECKING:
+    from migrator.migration.clientview import ClientView
+    from migrator.migration.steps.base import RunContext
 
 
 def confirm(env: Environment, question: str, yes: bool) -> None:
@@ -37,9 +45,47 @@ def confirm(env: Environment, question: str, yes: bool) -> None:
         raise BadInput("not confirmed; nothing was changed")
 
 
-def _confirm_migration(env: Environment, plan: Plan, yes: bool) -> None:
-    confirm(env, f"Migrate {plan.playbook_path} from {plan.source_mq} to {plan.target_mq} "
-                 f"({len(plan.steps)} steps; clients cannot reach Milvus meanwhile)? [y/N] ", yes)
+def _confirm_migration(env: Environment, plan: Plan, yes: bool, *, loaded: LoadedPlaybook,
+                       rollback_of: str | None = None) -> None:
+    what = (f"Finish the rollback of run {rollback_of}: back to {plan.source_mq}" if rollback_of
+            else f"Migrate from {plan.source_mq} to {plan.target_mq}")
+    confirm(env, "\n".join([f"{what}?", *confirmation_summary(plan, loaded), "Go ahead? [y/N] "]), yes)
+
+
+def confirmation_summary(plan: Plan, loaded: LoadedPlaybook) -> list[str]:
+    """One screen: which Milvus, which way, what it holds, for how long clients are cut off."""
+    from urllib.parse import urlsplit
+
+    from migrator.util.printable import one_line
+    from migrator.util.redact import redact_text
+
+    spec = loaded.spec
+    runtime = spec.runtime
+    where = {"systemd": "unit", "docker": "container", "compose": "service", "process": "pid file"}.get(runtime.kind)
+    handle = {"unit": getattr(runtime, "unit", None), "container": getattr(runtime, "container", None),
+              "service": getattr(runtime, "service", None), "pid file": getattr(runtime, "pid_file", None)
+              }.get(where) if where else None
+    host = urlsplit("//" + spec.milvus.uri.split("://", 1)[-1].rsplit("@", 1)[-1]).hostname or spec.milvus.uri
+    collections = plan.snapshot.get("collections", []) if plan.snapshot else []
+    estimate = plan.estimate or {}
+    lines = [
+        f"  Milvus {plan.milvus_version} at {host} ({spec.name}; {runtime.kind}"
+        + (f" {where} {handle}" if handle else "") + ")",
+        f"  playbook {loaded.path}",
+        f"  {plan.source_mq} -> {plan.target_mq}; config edit in {plan.config_target}",
+        f"  {len(collections)} collection(s), {sum(c.get('rows', 0) for c in collections)} rows, "
+        f"{sum(1 for c in collections if c.get('loaded'))} loaded",
+    ]
+    if estimate.get("write_downtime_s") is not None:
+        lines.append(f"  clients cut off: about {estimate['write_downtime_s']:.0f} s (estimate), at most "
+                     f"{estimate['write_downtime_budget_s']:.0f} s (budget); a rollback is bounded by "
+                     f"{estimate['rollback_budget_s']:.0f} s")
+    else:
+        lines.append("  clients cut off: from the first stop until the last start (no estimate in this plan)")
+    migration = spec.migration
+    lines.append(f"  backup: {'into ' + str(migration.backup_dir) if migration.backup else 'no'}; "
+                 f"clean-up of rocksmq.path: {'yes' if migration.cleanup else 'no'}")
+    return [one_line(redact_text(line)) for line in lines]
 
 
 def apply(
@@ -55,18 +101,28 @@ def apply(
     rollback_on_failure: bool = True,
 ) -> dict[str, Any]:
     """`target` None: the plan's, or natsmq when planning now."""
+    if plan_path is not None:
+        saved = Plan.load(plan_path)
+        refuse_flags_beside_a_plan(saved, plan_path, target=target, sets=sets or {})
+        loaded = operator_playbook(saved, plan_path, playbook_path)
+    elif playbook_path is not None:
+        saved = None
+        loaded = load_playbook(playbook_path)
+    else:
+        raise BadInput("give a PLAN file, or --playbook to plan and apply in one go")
+    return driver_for(loaded.spec).apply(env, loaded, saved, plan_path=plan_path, target=target, sets=sets or {},
+                                         yes=yes, dry_run=dry_run, resume=resume,
+                                         rollback_on_failure=rollback_on_failure)
+
+
+def run_migration(env: Environment, loaded: LoadedPlaybook, saved: Plan | None, *, plan_path: Path | None,
+                  target: str | None, sets: Mapping[str, Any], yes: bool, dry_run: bool, resume: bool,
+                  rollback_on_failure: bool) -> dict[str, Any]:
+    """apply where the tool drives Milvus: the engine's steps under the deployment's lock, journaled."""
     from migrator.migration.engine import run_rollback, run_steps
+    from migrator.migration.steps.gate import reinstall_if_closed
     from migrator.migration.steps.pipeline import forward_steps, rollback_steps
 
-    if plan_path is None and playbook_path is None:
-        raise BadInput("give a PLAN file, or --playbook to plan and apply in one go")
-    saved = Plan.load(plan_path) if plan_path is not None else None
-    if saved is not None:
-        refuse_flags_beside_a_plan(saved, plan_path, playbook_path=playbook_path, target=target, sets=sets or {})
-    loaded = load_playbook(playbook_path if playbook_path is not None else Path(saved.playbook_path))
-    if loaded.spec.runtime.kind == "kubernetes":
-        return _apply_kubernetes(env, loaded, plan_path=plan_path, target=target or Mq.NATSMQ.value, sets=sets or {},
-                                 yes=yes, dry_run=dry_run, resume=resume)
     with nothing_changed_yet():
         deployment = deployment_for(env, loaded)
         if resume:
@@ -85,14 +141,18 @@ def apply(
         else:
             # The journal first: an unfinished migration is the news, whatever else is wrong now.
             previous = Journal.load(deployment.journal_path)
-            if previous is not None and previous.status in UNFINISHED and not dry_run:
-                raise Refused(f"an earlier migration is {previous.status} ({deployment.journal_path})",
-                              hint="`milvus-migrate apply --resume` continues it, `milvus-migrate rollback` undoes it")
-            plan = fresh_plan(env, loaded, plan_path, target or Mq.NATSMQ.value, sets)
-            if plan.nothing_to_do:
-                return {"status": str(RunStatus.DONE), "message": f"Milvus already runs on {plan.target_mq}: nothing to do"}
             if not dry_run:
-                _confirm_migration(env, plan, yes)
+                refuse_unfinished(deployment, previous)
+            plan = fresh_plan(env, loaded, plan_path, target or Mq.NATSMQ.value, sets)
+            if plan_path is not None:
+                # As planning now does: a Milvus that does not answer refuses the run (3) before it
+                # begins, whether the plan came from a file or was made just now.
+                milvus_version(deployment)
+            if plan.nothing_to_do:
+                return {"status": str(RunStatus.DONE), "message": "Milvus already runs on "
+                                                                  f"{plan.target_mq}: nothing to do"}
+            if not dry_run:
+                _confirm_migration(env, plan, yes, loaded=deployment.loaded)
 
     if dry_run:
         holder = deployment.lock.held_by_other()
@@ -105,13 +165,19 @@ def apply(
                       progress=env.progress)
         return report
 
-    with deployment.lock:
-        if not resume:
+    with deployment.held(room_for=journal_size(plan)):
+        if resume:
+            assert journal is not None  # loaded and checked above
+            journal = reread_under_lock(deployment, journal)
+        else:
+            reread_under_lock(deployment, previous)
             journal = Journal.create(deployment.journal_path, run_id=new_run_id(), plan=plan.to_dict())
         ctx = run_context(env, deployment, plan, journal, dry_run=False)
         env.log.info("apply.start", run_id=journal.run_id, source=plan.source_mq, target=plan.target_mq,
                      resume=resume)
-        with reported(env, ctx, dry_run=False) as report:
+        if resume:
+            reinstall_if_closed(ctx)
+        with journal_written(deployment), reported(env, ctx, dry_run=False) as report:
             if journal.phase == Phase.ROLLBACK:
                 run_rollback(ctx, rollback_steps(ctx), env.progress)
             else:
@@ -120,19 +186,88 @@ def apply(
         return report
 
 
-def refuse_flags_beside_a_plan(plan: Plan, plan_path: Path, *, playbook_path: Path | None, target: str | None,
-                               sets: Mapping[str, Any]) -> None:
-    """A saved plan fixed the playbook, the target and the settings: a flag saying otherwise is
-    a mistake to point out, not a wish to ignore (exit 2)."""
+def journal_size(plan: Plan) -> int:
+    import json
+
+    return len(json.dumps(plan.to_dict()))
+
+
+@contextmanager
+def journal_written(deployment: Deployment) -> Iterator[None]:
+    """Once a run has begun, a journal that cannot be written is no refusal (3, "nothing changed"):
+    what the run did is not recorded, which needs the operator (4)."""
+    from migrator.errors import CannotWrite, NotRolledBack
+
+    try:
+        yield
+    except CannotWrite as error:
+        raise NotRolledBack(f"{error.message}: the journal {deployment.journal_path} may not say where the "
+                            "deployment stands", hint=f"free room in {deployment.journal_path.parent}, then "
+                            f"`milvus-migrate status -p {deployment.loaded.path}`; check Milvus by hand") from None
+
+
+def operator_playbook(plan: Plan, plan_path: Path, playbook_path: Path | None) -> LoadedPlaybook:
+    """The playbook apply acts through, which is always the operator's: `--playbook`, or else the
+    one the plan names, when it is still the file the plan was made from (its sha256) and no user
+    but root and the caller could have written it. A plan is data: it never chooses the commands
+    root runs. Refused (3) before anything runs otherwise."""
+    from migrator.util.paths import writable_by_others
+
+    if playbook_path is not None:
+        loaded = load_playbook(playbook_path)
+        if loaded.sha256 != plan.playbook_sha256:
+            raise Refused(f"{plan_path} was not made from --playbook {playbook_path} (the plan names "
+                          f"{plan.playbook_path}; its recorded sha256 differs), or the playbook changed since",
+                          hint=f"make a new plan: `milvus-migrate plan --playbook {playbook_path} --out PLAN`")
+        return loaded
+    loaded = load_playbook(Path(plan.playbook_path))
+    if loaded.sha256 != plan.playbook_sha256:
+        raise Refused(f"the plan is stale: the playbook {plan.playbook_path} changed since it was made",
+                      hint="make a new plan with `milvus-migrate plan`")
+    foreign = writable_by_others(loaded.path)
+    if foreign:
+        raise Refused(f"{plan_path} names the playbook {loaded.path}, which another user could have written "
+                      f"({foreign}): the tool takes no commands from it",
+                      hint=f"if it is yours, pass it yourself: `milvus-migrate apply {plan_path} --playbook PLAYBOOK`")
+    return loaded
+
+
+def refuse_unfinished(deployment: Deployment, journal: Journal | None) -> None:
+    if journal is not None and journal.status in UNFINISHED:
+        raise Refused(f"an earlier migration is {journal.status} ({deployment.journal_path})",
+                      hint=f"`milvus-migrate apply --resume -p {deployment.loaded.path}` continues it, "
+                           f"`milvus-migrate rollback -p {deployment.loaded.path}` undoes it")
+
+
+@overload
+def reread_under_lock(deployment: Deployment, seen: Journal) -> Journal: ...
+@overload
+def reread_under_lock(deployment: Deployment, seen: None) -> None: ...
+def reread_under_lock(deployment: Deployment, seen: Journal | None) -> Journal | None:
+    """The journal read again once the lock is held: between the first read and the lock (a prompt
+    waits for a person) another apply or rollback may have started, stopped or finished, and its
+    journal must never be replaced or continued from a stale copy. Refused (3) when it changed."""
+    now = Journal.load(deployment.journal_path)
+    def identity(journal: Journal | None) -> tuple[str, RunStatus, str | None] | None:
+        return None if journal is None else (journal.run_id, journal.status, journal.ended_at)
+
+    if identity(now) != identity(seen):
+        refuse_unfinished(deployment, now)
+        raise Refused(f"{deployment.journal_path} changed while this command waited for the lock "
+                      "(another apply or rollback ran meanwhile)",
+                      hint=f"`milvus-migrate status -p {deployment.loaded.path}` says where it stands; then run again")
+    return now
+
+
+def refuse_flags_beside_a_plan(plan: Plan, plan_path: Path, *, target: str | None, sets: Mapping[str, Any]) -> None:
+    """A saved plan fixed the target and the settings: a flag saying otherwise is a mistake to
+    point out, not a wish to ignore (exit 2)."""
     if target is not None and target != plan.target_mq:
         raise BadInput(f"--to {target}: {plan_path} migrates to {plan.target_mq}",
                        hint=f"make a new plan with `milvus-migrate plan --to {target} --out ...`")
     if sets:
         raise BadInput(f"--set {', '.join(sets)}: {plan_path} already fixed its settings",
                        hint="make a new plan with those --set flags, then apply it")
-    if playbook_path is not None and Path(playbook_path).resolve() != Path(plan.playbook_path).resolve():
-        raise BadInput(f"--playbook {playbook_path}: {plan_path} was made for {plan.playbook_path}",
-                       hint="apply the plan alone, or make a new plan for that playbook")
 
 
 def refuse_resume_after_writes_allowed(journal: Journal) -> None:
@@ -148,7 +283,7 @@ def refuse_resume_after_writes_allowed(journal: Journal) -> None:
 
 
 @contextmanager
-def reported(env: Environment, ctx: Any, *, dry_run: bool) -> Iterator[dict[str, Any]]:
+def reported(env: Environment, ctx: RunContext, *, dry_run: bool) -> Iterator[dict[str, Any]]:
     """Run the block, then write the report, on failure too; a failure carries its report (and
     so the paths of its files) to the CLI. The display follows the run's journal; a client of the
     tool's own writes throughout, and the report says what it saw (migration/clientview.py)."""
@@ -176,7 +311,7 @@ def reported(env: Environment, ctx: Any, *, dry_run: bool) -> Iterator[dict[str,
     report.update(finish(env, ctx, dry_run=dry_run))
 
 
-def _keep_client_view(ctx: Any, view: Any, *, drop: bool = False) -> None:
+def _keep_client_view(ctx: RunContext, view: ClientView | None, *, drop: bool = False) -> None:
     """What the tool's own client saw, kept in the journal (one entry per process of the run)."""
     from migrator.migration.clientview import drop as drop_view
 
@@ -204,14 +339,19 @@ def fresh_plan(env: Environment, loaded: LoadedPlaybook, plan_path: Path | None,
     return plan
 
 
-def finish(env: Environment, ctx: Any, *, dry_run: bool) -> dict[str, Any]:
+def finish(env: Environment, ctx: RunContext, *, dry_run: bool) -> dict[str, Any]:
     """The run's report, written to <state_dir>/reports/ unless this was a dry run."""
+    from migrator.errors import CannotWrite
     from migrator.migration.report import build_report, write_report
 
     report = build_report(ctx.journal, dry_run=dry_run)
     if not dry_run:
-        json_path, md_path = write_report(report, ctx.state_dir)
-        report["report_files"] = [str(json_path), str(md_path)]
+        try:
+            json_path, md_path = write_report(report, ctx.state_dir)
+        except CannotWrite as error:  # the run's outcome stands; only its report is missing
+            env.log.warning("report.not_written", reason=error.message)
+        else:
+            report["report_files"] = [str(json_path), str(md_path)]
     env.log.info("apply.end", status=report["status"], write_downtime_s=report["write_downtime_s"],
                  report_files=report.get("report_files"))
     return report
@@ -220,6 +360,7 @@ def finish(env: Environment, ctx: Any, *, dry_run: bool) -> dict[str, Any]:
 def rollback(env: Environment, playbook_path: Path, *, yes: bool = False) -> dict[str, Any]:
     """A finished migration: migrate back. A failed or interrupted one: finish its rollback."""
     from migrator.migration.engine import run_rollback
+    from migrator.migration.steps.gate import reinstall_if_closed
     from migrator.migration.steps.pipeline import rollback_steps
 
     deployment = open_deployment(env, playbook_path)
@@ -230,58 +371,12 @@ def rollback(env: Environment, playbook_path: Path, *, yes: bool = False) -> dic
     if journal.status == RunStatus.DONE:
         return apply(env, playbook_path=playbook_path, target=plan.source_mq, yes=yes)
     check_recorded_run(journal, plan, deployment.loaded)
-    _confirm_migration(env, plan, yes)
-    with deployment.lock:
+    _confirm_migration(env, plan, yes, loaded=deployment.loaded, rollback_of=journal.run_id)
+    with deployment.held(room_for=journal_size(plan)):
+        journal = reread_under_lock(deployment, journal)
         ctx = run_context(env, deployment, plan, journal, dry_run=False)
-        with reported(env, ctx, dry_run=False) as report:
+        reinstall_if_closed(ctx)
+        with journal_written(deployment), reported(env, ctx, dry_run=False) as report:
             run_rollback(ctx, rollback_steps(ctx), env.progress)
         return report
 
-
-def _apply_kubernetes(env: Environment, loaded: LoadedPlaybook, *, plan_path: Path | None, target: str,
-                      sets: Mapping[str, Any], yes: bool, dry_run: bool, resume: bool) -> dict[str, Any]:
-    """Helm/the operator roll the change out. The tool runs its commands only when the playbook asks
-    (runtime.run_kubectl) and helm/kubectl are on PATH; otherwise it writes the files and says what to
-    run: nothing failed, the operator applies it (exit 0)."""
-    from migrator.migration.kubernetes import KubernetesChange, run_change
-
-    if resume:
-        raise BadInput("--resume: apply on Kubernetes keeps no journal; run apply again "
-                       "(the same helm upgrade or kubectl patch applied twice changes nothing more)")
-    plan = fresh_plan(env, loaded, plan_path, target, sets)
-    kubernetes = plan.facts["kubernetes"]
-    change = KubernetesChange.from_dict(kubernetes)
-    out_dir = Path(kubernetes["out_dir"])
-    runtime = loaded.spec.runtime
-    missing = change.missing_tools()
-    runs = runtime.run_kubectl and not missing
-    if dry_run:
-        would = (f"run: {change.shown_commands()}" if runs
-                 else f"write {', '.join(change.files)} in {out_dir} and print the commands for you to run")
-        return {"status": "dry-run", "message": f"dry run, nothing written or run: apply would {would}",
-                "kubernetes": kubernetes}
-    if not runs:
-        why = "runtime.run_kubectl is false" if not runtime.run_kubectl else f"{', '.join(missing)} not on PATH"
-        written = change.write_files(out_dir)
-        return {"status": "emitted", "message": _kubernetes_handover(why, plan, written, change),
-                "kubernetes": kubernetes}
-    confirm(env, f"Roll out {plan.target_mq} to {runtime.manager} release {runtime.release} in namespace "
-              f"{runtime.namespace} ({change.shown_commands()})? [y/N] ", yes)
-    with DeploymentLock(loaded.spec.migration.state_dir / "lock"):
-        env.log.info("apply.kubernetes.start", target=plan.target_mq, manager=runtime.manager,
-                     commands=len(change.commands))
-        run_change(change, runtime, out_dir)
-        env.log.info("apply.kubernetes.end", target=plan.target_mq)
-    return {"status": str(RunStatus.DONE), "kubernetes": kubernetes,
-            "message": f"ran: {change.shown_commands()}; the rollout finished. Check the new pod's log for "
-                       f"`try to init mq` with mqType={plan.target_mq}, then allow writes again."}
-
-
-def _kubernetes_handover(why: str, plan: Plan, written: list[Path], change: Any) -> str:
-    lines = [f"{why}: the tool does not roll out the change; the operator applies it:",
-             "  1. stop every writer, then FlushAll (docs/deployments/kubernetes.md)",
-             f"  2. review {', '.join(str(path) for path in written)}",
-             "  3. run:"]
-    lines += ["       " + " ".join(argv) for argv in change.commands]
-    lines.append(f"  4. check the new pod's log for `try to init mq` with mqType={plan.target_mq}, then allow writes")
-    return "\n".join(lines)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrator.context import Environment
 from migrator.errors import BadInput, Refused
 from migrator.findings import Finding, errors
 from migrator.mq import Mq
+
+if TYPE_CHECKING:
+    from migrator.config.layers import EffectiveConfig
 
 # What `config show` lists: the keys the migration reads or writes.
 SHOWN_KEYS = (
@@ -62,7 +65,7 @@ def show(env: Environment, config_dir: Path, *, env_file: Path | None = None, ve
     }
 
 
-def plan_changes(effective: Any, target: str | None, assignments: list[str]) -> tuple[Any, list[Finding]]:
+def plan_changes(effective: EffectiveConfig, target: str | None, assignments: list[str]) -> tuple[Any, list[Finding]]:
     """The edit for `--to` and every `--set KEY=VALUE`, and the findings for the target MQ."""
     from migrator.config import MQ_TYPE, natsmq_findings, parse_assignment, plan_edit
 
@@ -70,6 +73,12 @@ def plan_changes(effective: Any, target: str | None, assignments: list[str]) -> 
     changes.update(parse_assignment(assignment) for assignment in assignments)
     if not changes:
         raise BadInput("nothing to change: give --to natsmq|rocksmq and/or --set KEY=VALUE")
+    if changes.get(MQ_TYPE) not in (None, "rocksmq", "natsmq"):
+        raise Refused(f"mq.type {changes[MQ_TYPE]}: this tool moves Milvus only between rocksmq and natsmq; a file "
+                      f"that says {changes[MQ_TYPE]} would restart Milvus on an MQ that holds none of its messages",
+                      hint="switch to another MQ with its own procedure (Milvus's docs); for rocksmq <-> natsmq, "
+
+                           "`milvus-migrate plan` then `apply`")
     _refuse_on_pinned_release(effective, changes)
     effective.check()
     edit = plan_edit(effective, changes)
@@ -86,22 +95,31 @@ def plan_changes(effective: Any, target: str | None, assignments: list[str]) -> 
     return edit, findings
 
 
-def _refuse_on_pinned_release(effective: Any, changes: dict[str, object]) -> None:
+def _refuse_on_pinned_release(effective: EffectiveConfig, changes: dict[str, object]) -> None:
     """Milvus 2.6+ goes by the MQ pinned in etcd and has no natsmq: an mq.type or natsmq.* written into
     a file would change nothing."""
     from migrator.config import MQ_TYPE
     from migrator.migration.preflight import version_findings
     from migrator.milvus.etcd import mq_pin_key
 
-    if not effective.pins_mq() or not any(key == MQ_TYPE or key.startswith("natsmq.") for key in changes):
+    if not any(key == MQ_TYPE or key.startswith("natsmq.") for key in changes):
+        return
+    shaped = effective.shaped_like_2_6()
+    if shaped is not None and not effective.pins_mq():
+        raise Refused(f"{shaped} is a Milvus 2.6 config (a woodpecker section, no natsmq section): 2.6 has no natsmq "
+                      "and pins its MQ in etcd, so this edit would at best change nothing and at worst stop Milvus "
+                      "from starting", hint="give --version if this config is not 2.6's; 2.6 switches its MQ itself "
+                      "(AlterWAL, `milvus-migrate plan` shows the road)")
+    if not effective.pins_mq():
         return
     pin = effective.mq_pin()
     refusal = version_findings(str(effective.version), pin=pin.value if pin else None,
                                pin_key=mq_pin_key(effective.get("etcd.rootPath").raw or ""))
-    raise Refused(refusal[0].message, hint="`milvus-migrate config show` lists every source of mq.type, the pin included")
+    raise Refused(refusal[0].message, hint="`milvus-migrate config show` lists every source of "
+                                           "mq.type, the pin included")
 
 
-def _retention_findings(effective: Any, changes: dict[str, object]) -> list[Finding]:
+def _retention_findings(effective: EffectiveConfig, changes: dict[str, object]) -> list[Finding]:
     """Retention that the streams already in storeDir (the path as the config spells it) would refuse."""
     from migrator.config.keys import NATSMQ_DEFAULTS
     from migrator.migration.preflight import retention_findings
@@ -148,7 +166,19 @@ def set_(env: Environment, config_dir: Path, *, target: str | None, assignments:
          backup_dir: Path | None = None, env_file: Path | None = None, version: str | None = None,
          etcd: str | None = None) -> dict[str, Any]:
     """Change mq.type and/or settings in the file that wins; writes only with `write`."""
+    from migrator.config import MQ_TYPE
+
     edit, findings = plan_changes(load(env, config_dir, env_file, version, etcd, check=False), target, assignments)
     check_allowed(edit, findings)
     written = write_edit(edit, backup_dir) if write and edit.changed else None
-    return edit_result(edit, findings, written)
+    result = edit_result(edit, findings, written)
+    if MQ_TYPE in edit.changes and edit.changed:
+        result["warning"] = SKIPS_THE_MIGRATION
+    return result
+
+
+SKIPS_THE_MIGRATION = (
+    "this edit of mq.type skips the whole safe sequence of `milvus-migrate apply`: nothing denies writes, "
+    "flushes (FlushAll), stops Milvus, empties the target store, proves the new MQ or verifies the counts; a "
+    "Milvus restarted on it may skip or replay messages and lose acknowledged writes. Use `milvus-migrate plan` "
+    "and `milvus-migrate apply` unless you do each of those by hand.")

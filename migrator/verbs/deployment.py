@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import re
+import shlex
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 from migrator.context import Environment
 from migrator.errors import BadInput, MigrateError, Refused
 from migrator.migration.journal import DeploymentLock, Journal
 from migrator.migration.plan import Plan
-from migrator.playbook import LoadedPlaybook, load_playbook
+from migrator.playbook import LoadedPlaybook, Playbook, load_playbook
+from migrator.runtime.base import Runtime
+
+if TYPE_CHECKING:
+    from migrator.config.layers import EffectiveConfig
+    from migrator.migration.steps.base import RunContext
 
 
 @dataclass
@@ -19,7 +27,7 @@ class Deployment:
     """A loaded playbook with what the verbs derive from it."""
 
     loaded: LoadedPlaybook
-    runtime: Any
+    runtime: Runtime
     token: str | None
 
     @property
@@ -33,6 +41,103 @@ class Deployment:
     def journal(self) -> Journal | None:
         return Journal.load(self.journal_path)
 
+    @contextmanager
+    def held(self, *, room_for: int | None = None) -> Iterator[None]:
+        """The deployment's lock for the block, and (`room_for`, bytes of a run's journal) room set
+        aside in the state dir so the run can always record how it ended (util/files.py). A full
+        disk or a broken state dir while taking them changed nothing: Refused (3)."""
+        from migrator.util.files import reserved_room
+
+        lock = self.lock
+        try:
+            lock.acquire()
+        except OSError as error:  # the holder's line could not be written: the lock was not taken
+            raise Refused(f"cannot take the lock {lock.path}: {error.strerror or error}",
+                          hint=f"free room in {lock.path.parent}; nothing was changed") from None
+        try:
+            if room_for is None:
+                yield
+            else:
+                with reserved_room(self.loaded.spec.migration.state_dir, reserve_for(room_for)):
+                    yield
+        finally:
+            lock.release()
+
+
+class Driver(Protocol):
+    """What the verbs do on a deployment, by who restarts its Milvus: this tool, through the runtime of
+    the playbook's kind (ToolDriven: the engine's journaled steps), or Helm/the operator on Kubernetes
+    (verbs/kubernetes.py: the change handed over). `driver_for` is the one place that tells them apart;
+    the runtime itself comes from runtime_for_playbook, which has none for Kubernetes."""
+
+    def plan(self, env: Environment, loaded: LoadedPlaybook, *, target: str, sets: Mapping[str, Any],
+             out: Path | None) -> Plan: ...
+
+    def apply(self, env: Environment, loaded: LoadedPlaybook, saved: Plan | None, *, plan_path: Path | None,
+              target: str | None, sets: Mapping[str, Any], yes: bool, dry_run: bool, resume: bool,
+              rollback_on_failure: bool) -> dict[str, Any]: ...
+
+    def summary(self, spec: Playbook) -> dict[str, Any]:
+        """What `playbook check` says of the change beside the playbook's own fields."""
+        ...
+
+    def refuse_writes(self, action: str) -> None:
+        """BadInput when `writes deny|allow` cannot act on this deployment."""
+
+    def production_runtime(self, env: Environment, loaded: LoadedPlaybook) -> Runtime | None:
+        """The runtime a rehearsal reads production's environment through; None where none runs here."""
+
+    def rehearsal_refusal(self) -> Refused | None:
+        """Why a rehearsal needs --binary on this kind of deployment, if it says more than the default."""
+
+
+class ToolDriven:
+    """process, systemd, compose, docker, command: the tool stops and starts Milvus itself."""
+
+    def plan(self, env: Environment, loaded: LoadedPlaybook, *, target: str, sets: Mapping[str, Any],
+             out: Path | None) -> Plan:
+        from migrator.migration.planner import build_plan
+
+        deployment = deployment_for(env, loaded)
+        built = build_plan(env, deployment.loaded, target=target, sets=sets,
+                           runtime_environ=deployment.runtime.environment(), token=deployment.token)
+        if out is not None:
+            built.save(out)
+        return built
+
+    def apply(self, env: Environment, loaded: LoadedPlaybook, saved: Plan | None, *, plan_path: Path | None,
+              target: str | None, sets: Mapping[str, Any], yes: bool, dry_run: bool, resume: bool,
+              rollback_on_failure: bool) -> dict[str, Any]:
+        from migrator.verbs.apply import run_migration  # the verb's own module, which imports this one
+
+        return run_migration(env, loaded, saved, plan_path=plan_path, target=target, sets=sets, yes=yes,
+                             dry_run=dry_run, resume=resume, rollback_on_failure=rollback_on_failure)
+
+    def summary(self, spec: Playbook) -> dict[str, Any]:
+        return {}
+
+    def refuse_writes(self, action: str) -> None:
+        return None
+
+    def production_runtime(self, env: Environment, loaded: LoadedPlaybook) -> Runtime | None:
+        return deployment_for(env, loaded).runtime
+
+    def rehearsal_refusal(self) -> Refused | None:
+        return None
+
+
+def driver_for(spec: Playbook) -> Driver:
+    if spec.runtime.kind == "kubernetes":
+        from migrator.verbs.kubernetes import HelmOrOperator
+
+        return HelmOrOperator()
+    return ToolDriven()
+
+
+def reserve_for(journal_bytes: int) -> int:
+    """Room a run sets aside: enough for its journal rewritten and both reports, several times over."""
+    return max(1024 * 1024, 8 * journal_bytes)
+
 
 def open_deployment(env: Environment, playbook_path: Path) -> Deployment:
     return deployment_for(env, load_playbook(playbook_path))
@@ -41,10 +146,19 @@ def open_deployment(env: Environment, playbook_path: Path) -> Deployment:
 def deployment_for(env: Environment, loaded: LoadedPlaybook) -> Deployment:
     from migrator.runtime import runtime_for_playbook
 
+    env.playbook = loaded.path  # hints name it (runnable)
     return Deployment(loaded, runtime_for_playbook(loaded.spec, env.environ), loaded.spec.milvus.token(env.environ))
 
 
-def effective_config(deployment: Deployment, version: str | None) -> Any:
+def milvus_version(deployment: Deployment) -> str:
+    """Milvus's version, asked over its client port (MilvusUnavailable when it does not answer)."""
+    from migrator.milvus.client import MilvusAdapter
+
+    with MilvusAdapter.connect(deployment.loaded.spec.milvus.uri, token=deployment.token) as milvus:
+        return milvus.version()
+
+
+def effective_config(deployment: Deployment, version: str | None) -> EffectiveConfig:
     """The config as the deployment's Milvus (of `version`; None: unknown) reads it now."""
     from migrator.config import EtcdSource, load_layers
 
@@ -54,7 +168,8 @@ def effective_config(deployment: Deployment, version: str | None) -> Any:
                        env_origin=f"environment of the {spec.runtime.kind} runtime")
 
 
-def run_context(env: Environment, deployment: Deployment, plan: Plan, journal: Journal, *, dry_run: bool):
+def run_context(env: Environment, deployment: Deployment, plan: Plan, journal: Journal, *,
+                dry_run: bool) -> RunContext:
     """What every step runs with."""
     from migrator.migration.steps.base import RunContext
 
@@ -85,9 +200,22 @@ def check_recorded_run(journal: Journal, plan: Plan, loaded: LoadedPlaybook) -> 
 
 def require_journal(deployment: Deployment, what: str) -> Journal:
     journal = deployment.journal()
-    if journal is None:
-        raise BadInput(f"no migration recorded in {deployment.journal_path}; nothing to {what}")
+    if journal is None:  # the input is fine; there is nothing to act on (3)
+        raise Refused(f"no migration recorded in {deployment.journal_path}; nothing to {what}",
+                      hint="`milvus-migrate status` says what the deployment runs on")
     return journal
+
+
+_COMMAND = re.compile(r"`milvus-migrate (apply --resume|rollback|status|verify|writes allow|writes deny)"
+                      r"(?: --playbook PB)?`")
+
+
+def runnable(text: str, playbook: Path | None) -> str:
+    """`text` with every `milvus-migrate <command>` it names given the playbook it needs, so a hint
+    runs as printed (`apply --resume` without one is a usage error)."""
+    if playbook is None:
+        return text
+    return _COMMAND.sub(lambda m: f"`milvus-migrate {m.group(1)} -p {shlex.quote(str(playbook))}`", text)
 
 
 def cannot_reach(error: BaseException) -> str | None:

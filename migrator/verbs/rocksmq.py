@@ -18,10 +18,18 @@ def inspect(env: Environment, path: Path, *, deep: bool = False, etcd: str | Non
     return stats, rocksmq.advice(stats)
 
 
-def backup_create(env: Environment, path: Path, to: Path, *, live: bool) -> Any:
+def backup_create(env: Environment, path: Path, to: Path, *, live: bool, hard_links: bool = False) -> Any:
     from migrator.rocksmq import create_backup
 
-    return create_backup(path, to, milvus_running=live)
+    if hard_links and live:
+        raise BadInput("--hard-links needs Milvus stopped: a live backup is a copy")
+    if hard_links:
+        env.log.warning("backup.hard_links", message=HARD_LINKS_WARNING)
+    return create_backup(path, to, milvus_running=live, hard_links=hard_links)
+
+
+HARD_LINKS_WARNING = ("hard links: the backup's SST files ARE the live store's files; never modify, append to "
+                      "or repair a file in this backup, or the live RocksMQ is corrupted with it")
 
 
 def backup_verify(env: Environment, backup_dir: Path) -> Any:

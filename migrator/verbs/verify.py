@@ -25,7 +25,7 @@ def verify(env: Environment, playbook_path: Path) -> dict[str, Any]:
     deployment = open_deployment(env, playbook_path)
     journal = require_journal(deployment, "verify against")
     plan = recorded_plan(journal)
-    with deployment.lock:
+    with deployment.held():
         # Checks keep their scratch facts (the NATS port) in a journal that is never saved.
         scratch = Journal.scratch_of(journal)
         ctx = run_context(env, deployment, plan, scratch, dry_run=True)

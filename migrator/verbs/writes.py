@@ -12,19 +12,23 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from migrator.context import Environment
-from migrator.errors import BadInput, MigrateError, NotRolledBack, Refused
+from migrator.errors import MigrateError, NotRolledBack, Refused
 from migrator.migration.journal import Journal
 from migrator.playbook import Playbook, load_playbook
 from migrator.verbs.apply import UNFINISHED, confirm
 from migrator.verbs.deployment import (
     Deployment,
     deployment_for,
+    driver_for,
     effective_config,
     nothing_changed_yet,
 )
+
+if TYPE_CHECKING:
+    from migrator.config.layers import EffectiveConfig
 
 
 @dataclass
@@ -40,7 +44,7 @@ class WritesContext:
     def playbook(self) -> Playbook:
         return self.deployment.loaded.spec
 
-    def effective(self) -> Any:
+    def effective(self) -> EffectiveConfig:
         return effective_config(self.deployment, self.milvus_version)
 
 
@@ -56,13 +60,13 @@ def writes(env: Environment, playbook_path: Path, *, deny: bool, yes: bool = Fal
     loaded = load_playbook(playbook_path)
     spec = loaded.spec
     action = "deny" if deny else "allow"
-    if spec.runtime.kind == "kubernetes":
-        raise BadInput(f"writes {action}: on Kubernetes, Helm or the operator owns Milvus's config",
-                       hint="set quotaAndLimits.limitWriting.forceDeny in the release's values "
-                            "(docs/deployments/kubernetes.md)")
+    driver_for(spec).refuse_writes(action)
     deployment = deployment_for(env, loaded)
-    with deployment.lock:  # not while an apply or a rollback runs: they own forceDeny then
+    with deployment.held():  # not while an apply or a rollback runs: they own forceDeny then
         journal = deployment.journal()
+        gate_opened = None
+        if not deny and journal is not None and journal.marks.gate is not None:
+            gate_opened = _open_the_gate(env, journal, spec.name, yes)
         with ExitStack() as stack:
             with nothing_changed_yet():
                 milvus = stack.enter_context(MilvusAdapter.connect(spec.milvus.uri, token=deployment.token))
@@ -71,11 +75,15 @@ def writes(env: Environment, playbook_path: Path, *, deny: bool, yes: bool = Fal
                 if not quota.value:
                     raise Refused(f"quotaAndLimits.enabled is not true ({quota.source}): Milvus ignores forceDeny",
                                   hint="it is read at start only: set it true, restart Milvus, then try again")
+
                 unfinished = journal is not None and journal.status in UNFINISHED
                 confirm(env, _question(spec.name, deny, unfinished), yes)
                 milvus.ensure_probe()  # DDL works under a deny too; made first all the same
             changed = set_force_deny(ctx, deny)
-            target = str(ctx.effective().file_value(FORCE_DENY)[0].path)  # where it was written
+            written = ctx.effective().file_value(FORCE_DENY)
+            if written is None:  # pragma: no cover - set_force_deny has just written it into a file
+                raise RuntimeError(f"{FORCE_DENY} is set in no config file after it was written")
+            target = str(written[0].path)
             try:
                 proof = _prove(ctx, milvus, wait_for_write_state, deny=deny)
             except WritesNotControlled as error:  # says itself that forceDeny was written
@@ -90,7 +98,25 @@ def writes(env: Environment, playbook_path: Path, *, deny: bool, yes: bool = Fal
             _journal_it(journal, entry)
     return {"writes": "denied" if deny else "allowed", "file": target, "changed": changed, "proof": proof,
             "journal": str(deployment.journal_path) if journal is not None else None,
-            "warning": _warning(deny, unfinished)}
+            "gate": gate_opened, "warning": _warning(deny, unfinished)}
+
+
+def _open_the_gate(env: Environment, journal: Journal, name: str, yes: bool) -> str | None:
+    """A run left its firewall gate closed (killed, or failed without a rollback): remove the rule
+    it journaled, first, or no client (and no probe) reaches Milvus. Says what it did, or None."""
+    from migrator.runtime import firewall
+
+    if journal.marks.gate is None:
+        return None
+    rule = firewall.GateRule.checked(journal.marks.gate, where=str(journal.path))
+    if not firewall.installed(rule):
+        return None
+    confirm(env, f"Remove the firewall rule {rule.name} that keeps every client away from {name}? [y/N] ", yes)
+    firewall.remove(rule)
+    journal.add_write({"action": "allow", "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       "unix": time.time(), "file": f"firewall rule {rule.name}", "changed": True,
+                       "proof": f"the {rule.tool} rule removed", "during": journal.status})
+    return f"removed the firewall rule {rule.name}: clients may connect again"
 
 
 def _prove(ctx: WritesContext, milvus: Any, wait_for_write_state: Any, *, deny: bool) -> str:

@@ -8,8 +8,8 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -209,7 +209,7 @@ def test_a_failed_canary_stops_a_real_fleet_and_leaves_the_others_untouched(tmp_
 
     reports = tmp_path / "reports"
     [report] = [json.loads(p.read_text()) for p in (reports / "h1").glob("*.json") if p.name != "plan.json"]
-    assert report["status"] == "rolled-back" and report["to"] == "natsmq"
+    assert report["status"] == "rolled-back" and report["target_mq"] == "natsmq"
     assert (reports / "h1" / f"{report['run_id']}.md").exists()
     assert "exit: 1" in (reports / "h1" / "apply-failed.txt").read_text()
     for sandbox in three_sandboxes:

@@ -25,7 +25,7 @@ from migrator.sandbox.seed import SEED
 from migrator.verbs import sandbox as lifecycle
 from tests.support.cli import run_cli, run_tool
 from tests.support.ledger import Clients
-from tests.support.sandbox import Sandbox, a_user_write_is_visible, quiet_env
+from tests.support.sandbox import Sandbox, a_user_write_is_visible, quiet_env, use_gate
 
 pytestmark = pytest.mark.milvus
 
@@ -57,7 +57,9 @@ def started_steps(events: list[dict]) -> list[str]:
     return [event["step"] for event in events if event.get("event") == "step.start"]
 
 
-def test_round_trip_under_load_loses_no_acknowledged_write(fresh_sandbox: Sandbox) -> None:
+@pytest.mark.parametrize("gate", ["firewall", "isolation"])
+def test_round_trip_under_load_loses_no_acknowledged_write(fresh_sandbox: Sandbox, gate: str) -> None:
+    use_gate(fresh_sandbox, gate)
     original_config = (fresh_sandbox.config_dir / "milvus.yaml").read_bytes()
     plan_file = fresh_sandbox.dir / "plan.json"
     # The tool runs in a process of its own, as it does for an operator: the clients are another
@@ -88,17 +90,19 @@ def test_round_trip_under_load_loses_no_acknowledged_write(fresh_sandbox: Sandbo
         assert report["status"] == "done" and report["write_downtime_s"] > 0
         seen = report["clients"]  # what the tool's own client saw, in the report
         assert seen["refused"] and seen["seconds_without_an_acknowledged_write"] > 0, seen
-    # The isolation, mq.type and the HTTP switch went there and back on the same lines.
+    # mq.type and what kept clients away (compaction held, or the port and HTTP switch) went there
+    # and back on the same lines.
     assert (fresh_sandbox.config_dir / "milvus.yaml").read_bytes() == original_config
 
 
 def test_a_failure_after_clients_reached_the_target_rolls_back_keeping_their_writes(fresh_sandbox: Sandbox) -> None:
-    """Milvus is killed once clients write to NATS again: the rollback restarts NATS isolated, flushes
-    what it acknowledged, and only then returns to RocksMQ."""
+    """Milvus is killed once clients write to NATS again: the rollback cuts them off again, flushes
+    what NATS acknowledged, and only then returns to RocksMQ."""
+    use_gate(fresh_sandbox, "firewall")
     opened: list[float] = []
 
     def kill_milvus_once_clients_wrote(event: dict, process: subprocess.Popen) -> None:
-        if event.get("event") == "step.end" and event.get("step") == "public-start":
+        if event.get("event") == "step.end" and event.get("step") == "open-gate":
             opened.append(time.time())
         if event.get("event") == "step.start" and event.get("step") == "check-writes" and opened:
             until = time.time() + 30
@@ -124,9 +128,10 @@ def test_a_failure_after_clients_reached_the_target_rolls_back_keeping_their_wri
 def test_the_tool_killed_at_step_boundaries_resumes_and_loses_nothing(fresh_sandbox: Sandbox) -> None:
     """SIGKILL of the tool at several boundaries (one right after Milvus started on NATS), one SIGTERM,
     each followed by `apply --resume`; clients write throughout."""
+    use_gate(fresh_sandbox, "firewall")
     journal_path = fresh_sandbox.dir / "migrate" / "journal.json"
-    boundaries = [("stop", signal.SIGKILL), ("flush-all", signal.SIGTERM), ("start", signal.SIGKILL),
-                  ("verify", signal.SIGKILL), ("public-start", signal.SIGKILL)]
+    boundaries = [("close-gate", signal.SIGKILL), ("flush-all", signal.SIGTERM), ("stop", signal.SIGKILL),
+                  ("start", signal.SIGKILL), ("verify", signal.SIGKILL), ("open-gate", signal.SIGKILL)]
     with clients(fresh_sandbox, "resume") as load:
         for number, (boundary, sig) in enumerate(boundaries):
             done_before = {step for step, entry in (Journal.load(journal_path).steps.items()

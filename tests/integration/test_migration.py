@@ -52,6 +52,13 @@ def test_dry_run_changes_nothing(milvus_sandbox: Sandbox) -> None:
     assert summaries["stop"].startswith("would ")
     assert summaries["rewrite-config"].startswith("would ")
     assert not summaries["preflight"].startswith("would ")  # read-only steps run for real
+    # Every other step is checked, read-only, and never shown as done.
+    assert report["status"] == "dry-run"
+    assert {s["state"] for s in report["steps"]} == {"checked"}
+    assert "start command: `" in summaries["start"] and "run standalone`" in summaries["start"]
+    gate = report["gate"]["kind"]  # firewall where this machine can set one, port isolation otherwise
+    assert f"client gate: {'firewall' if gate == 'firewall' else 'port isolation'}" in summaries[report["steps"][1]["id"]]
+    assert "config write" in summaries["rewrite-config"] and "etcd:" in summaries["verify"]
 
     assert {p.name: p.read_bytes() for p in milvus_sandbox.config_dir.iterdir()} == config_before
     assert lifecycle.status(quiet_env(), milvus_sandbox.dir).pid == pid_before
@@ -116,6 +123,7 @@ def test_log_line_never_seen_hits_the_deadline_and_rolls_back(fresh_sandbox: San
     (a wrong path, a log shipper that lags): the confirm deadline passes and apply rolls back."""
     import migrator.runtime
     from migrator.milvus.logs import FileFollower
+    from migrator.runtime import firewall
 
     silent = tmp_path / "a-log-milvus-never-writes.log"
     silent.write_text("")
@@ -123,7 +131,8 @@ def test_log_line_never_seen_hits_the_deadline_and_rolls_back(fresh_sandbox: San
     followed: list[str] = []
 
     class TargetLogSourceSilent:
-        """The log source is silent for the first start on the target (the second start of the run)."""
+        """The log source is silent for the first start on the target: the second start of a run behind
+        port isolation, the first behind the firewall gate."""
 
         def __init__(self, inner) -> None:
             self._inner = inner
@@ -132,11 +141,13 @@ def test_log_line_never_seen_hits_the_deadline_and_rolls_back(fresh_sandbox: San
             return getattr(self._inner, name)
 
         def log_follower(self, mark: dict):
-            followed.append("silent" if len(followed) == 1 else "real")
+            followed.append("silent" if len(followed) == target_start else "real")
             if followed[-1] == "silent":
                 return FileFollower(silent, None)
             return self._inner.log_follower(mark)
 
+    behind_firewall = firewall.usable_tool()[0] is not None
+    target_start = 0 if behind_firewall else 1
     monkeypatch.setattr(migrator.runtime, "runtime_for_playbook",
                         lambda playbook, environ: TargetLogSourceSilent(real_factory(playbook, environ)))
     with open(fresh_sandbox.playbook, "a") as playbook:
@@ -145,9 +156,10 @@ def test_log_line_never_seen_hits_the_deadline_and_rolls_back(fresh_sandbox: San
     result = run_cli(apply_args(fresh_sandbox))
     assert result.exit_code == 1, result.stderr
     assert "no proof that Milvus runs on natsmq before the deadline" in result.stderr
-    # The source's isolated start was proved from the real log, then the target's never was; the
-    # rollback's two starts (isolated, then for clients) were proved from the real log again.
-    assert followed == ["real", "silent", "real", "real"]
+    # The target's start was never proved; every other start of the run and of its rollback was,
+    # from the real log: behind the firewall the rollback's one start, behind port isolation the
+    # source's isolated start before and the rollback's two (isolated, then for clients) after.
+    assert followed == (["silent", "real"] if behind_firewall else ["real", "silent", "real", "real"])
     assert mq_in_use(fresh_sandbox) == ("rocksmq", "rocksmq")
     assert counts(fresh_sandbox) == EXPECTED
     assert a_user_write_is_visible(fresh_sandbox, 10_000_000)

@@ -15,9 +15,9 @@ import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -115,7 +115,7 @@ def test_back_to_rocksmq_on_a_real_nats_milvus(stores: Stores, tmp_path: Path) -
         assert fact["paths"] == [str(nats.rocksmq_path), f"{nats.rocksmq_path}_meta_kv"]
         assert (fact["kind"], fact["empty"], fact["action"]) == ("rocksmq", False, "move-aside")
         assert fact["contents"]["topic_names"] == _topics(nats.rocksmq_path, tmp_path) != []
-        assert [(s["id"], s["when"]) for s in plan["facts"]["road"]["steps"]][0] == ("nats-to-rocksmq", "this plan")
+        assert next((s["id"], s["when"]) for s in plan["facts"]["road"]["steps"]) == ("nats-to-rocksmq", "this plan")
         assert any(f["key"] == "road" and f["level"] == "info" for f in plan["findings"])
 
         show = run_cli(["--output", "json", "config", "show", "--config-dir", str(nats.config_dir), "--version",
@@ -142,7 +142,7 @@ def test_the_2_6_pin_read_from_a_real_etcd(stores: Stores) -> None:
         assert data["mq_type"] == "rocksmq" and data["mq_pin"]["key"] == PIN
         assert [(s["raw"], s["status"]) for s in data["sources"] if s["key"] == "mq.type"] == [
             ("rocksmq", "wins"), ("natsmq", "overridden")]
-        assert [(s["raw"], s["status"]) for s in data["sources"] if s["key"] == "natsmq.server.port"][0] == (
+        assert next((s["raw"], s["status"]) for s in data["sources"] if s["key"] == "natsmq.server.port") == (
             "4999", "ignored")
         before = nats.config_dir.joinpath("milvus.yaml").read_bytes()
         refused = run_cli(["config", "set", "--config-dir", str(nats.config_dir), "--version", "v2.6.0",
@@ -213,6 +213,6 @@ def _topics(rocksmq_path: Path, scratch: Path) -> list[str]:
     copy = shutil.copytree(f"{rocksmq_path}_meta_kv", scratch / "meta_kv")
     meta = Rdict(str(copy), Options(raw_mode=True), access_type=AccessType.read_only())
     try:
-        return sorted(key[len(b"topic_id/"):].decode() for key in meta.keys() if key.startswith(b"topic_id/"))
+        return sorted(key[len(b"topic_id/"):].decode() for key in meta if key.startswith(b"topic_id/"))
     finally:
         meta.close()

@@ -6,6 +6,7 @@ pymilvus client, and the process's own log.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import signal
@@ -21,7 +22,7 @@ from migrator.sandbox.seed import SEED
 from migrator.verbs import sandbox as lifecycle
 from tests.support.cli import run_cli, run_tool
 from tests.support.ledger import Clients
-from tests.support.sandbox import Sandbox, quiet_env
+from tests.support.sandbox import Sandbox, quiet_env, use_gate
 
 pytestmark = pytest.mark.milvus
 
@@ -53,21 +54,22 @@ def test_rows_written_where_nothing_is_loaded_just_before_the_stop_are_counted(f
 
 
 def test_a_spent_budget_after_the_first_stop_rolls_back_with_clients_back(fresh_sandbox: Sandbox) -> None:
-    """Milvus freezes (SIGSTOP) as the snapshot starts: the step fails when the write-downtime budget
-    is spent, the rollback says its bound first and brings clients back on RocksMQ, and no write the
-    clients saw acknowledged is lost."""
+    """Milvus freezes (SIGSTOP) as the FlushAll behind the gate starts: the step fails when the
+    write-downtime budget is spent, the rollback says its bound first and brings clients back on
+    RocksMQ, and no write the clients saw acknowledged is lost."""
+    use_gate(fresh_sandbox, "firewall")
     plan = run_cli(["--output", "json", "plan", "--playbook", str(fresh_sandbox.playbook)]).json()
-    # A budget just above the estimate (with room for the ledger's collections): the run starts, and
-    # only the freeze spends it.
-    budget = math.ceil(plan["estimate"]["write_downtime_s"]) + 30
+    # A budget just above the estimate (with room for the ledger's collections), below the 30 s a
+    # connect waits at most: the run starts, and only the freeze spends it.
+    budget = math.ceil(plan["estimate"]["write_downtime_s"]) + 10
     with open(fresh_sandbox.playbook, "a", encoding="utf-8") as playbook:
         playbook.write(f"  write_downtime_budget_s: {budget}\n  rollback_budget_s: 400\n")
     pid = lifecycle.status(quiet_env(), fresh_sandbox.dir).pid
     frozen: list[int] = []
     thaw = threading.Timer(600, lambda: [os.kill(p, signal.SIGCONT) for p in frozen])  # never left frozen
 
-    def freeze_at_snapshot(event: dict, process: subprocess.Popen) -> None:
-        if event.get("event") == "step.start" and event.get("step") == "snapshot":
+    def freeze_at_flush(event: dict, process: subprocess.Popen) -> None:
+        if event.get("event") == "step.start" and event.get("step") == "flush-all":
             running = lifecycle.status(quiet_env(), fresh_sandbox.dir).pid
             os.kill(running, signal.SIGSTOP)
             frozen.append(running)
@@ -79,20 +81,18 @@ def test_a_spent_budget_after_the_first_stop_rolls_back_with_clients_back(fresh_
         with Clients(fresh_sandbox.uri, f"http://127.0.0.1:{fresh_sandbox.ports['metrics']}", "budget") as load:
             started = time.monotonic()
             code, events = run_tool("apply", "--playbook", str(fresh_sandbox.playbook), "--yes",
-                                    on_event=freeze_at_snapshot)
+                                    on_event=freeze_at_flush)
             took = time.monotonic() - started
             problems = load.judge()
     finally:
         thaw.cancel()
         for frozen_pid in frozen:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(frozen_pid, signal.SIGCONT)
-            except ProcessLookupError:
-                pass
     assert pid is not None and frozen, "Milvus was never frozen"
     assert code == 1, events[-3:]
     failed = next(e for e in events if e.get("event") == "step.failed")
-    assert failed["step"] == "snapshot" and f"budget of {budget} s is spent" in failed["error"], failed
+    assert failed["step"] == "flush-all" and f"budget of {budget} s is spent" in failed["error"], failed
     start = next(e for e in events if e.get("event") == "rollback.start")
     assert start["bound_s"] == 400 and start["ends_by"]
     assert [e.get("event") for e in events].index("rollback.start") < \

@@ -6,10 +6,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 STANDINS = Path(__file__).resolve().parent
 COMMANDS = ("systemctl", "journalctl")

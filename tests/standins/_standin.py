@@ -44,6 +44,16 @@ def stop(timeout_s: float) -> None:
     runtime().stop(timeout_s)
 
 
+def terminate() -> None:
+    """SIGTERM to the process, without waiting (a stop job systemd queued)."""
+    import os
+    import signal
+
+    pid = runtime().running_pid()
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+
+
 def offset_since(since: float) -> int:
     """The stdout log's size when the index last looked at or before `since` (unix seconds)."""
     offset = 0

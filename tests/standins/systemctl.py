@@ -2,7 +2,7 @@
 
 The unit file is STANDIN_HOME/units/<unit> (only Environment= and EnvironmentFile= are read,
 and passed to Milvus as systemd would). Supports: is-active, show -p ... [--value], start,
-stop, kill --signal=SIGKILL.
+stop [--no-block], kill --signal=SIGKILL.
 """
 
 from __future__ import annotations
@@ -81,6 +81,9 @@ def main(args: list[str]) -> None:
     if verb == "stop":
         unit_file(unit)
         marker.unlink(missing_ok=True)
+        if "--no-block" in rest:  # the job is queued: SIGTERM now, the unit goes inactive when it exits
+            _standin.terminate()
+            return
         _standin.stop(30.0)
         return
     if verb == "kill":

@@ -7,8 +7,9 @@ import io
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from migrator.cli import main
 from migrator.context import Environment

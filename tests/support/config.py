@@ -46,7 +46,7 @@ def wheel_template_text() -> str:
     """The `milvus` wheel's config template with its `{{ name(type): default }}` filled in."""
     spec = importlib.util.find_spec("milvus")
     assert spec is not None and spec.submodule_search_locations, "the milvus wheel is a dev dependency"
-    template = Path(list(spec.submodule_search_locations)[0]) / "data" / "config.yaml.template"
+    template = Path(next(iter(spec.submodule_search_locations))) / "data" / "config.yaml.template"
     text = template.read_text(encoding="utf-8")
     return _PLACEHOLDER.sub(lambda m: m.group(3) if m.group(3) else f"/tmp/milvus/{m.group(1)}", text)
 

@@ -7,9 +7,9 @@ import base64
 import json
 import threading
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Iterator
 
 
 def _b64(text: str) -> str:
@@ -37,12 +37,19 @@ def etcd_get(endpoint: str, key: str) -> str | None:
     return base64.b64decode(kvs[0]["value"]).decode() if kvs else None
 
 
+def etcd_range(endpoint: str, prefix: str) -> dict[str, bytes]:
+    """Every key under `prefix` and its value (a prefix ending before 0xFF, as Milvus's do)."""
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    kvs = _post(endpoint, "/v3/kv/range", {"key": _b64(prefix), "range_end": _b64(end)}).get("kvs", [])
+    return {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv.get("value", "")) for kv in kvs}
+
+
 @contextmanager
 def fake_etcd(data: dict[str, str]) -> Iterator[str]:
     """A stand-in gateway answering /v3/kv/range from `data`, in key order like etcd; yields host:port."""
 
     class Gateway(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             start = base64.b64decode(body["key"]).decode()
             end = base64.b64decode(body.get("range_end", "")).decode() or start + "\0"

@@ -11,6 +11,7 @@ Nothing here uses the tool's code: its own pymilvus clients, its own collections
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import Counter
@@ -21,9 +22,9 @@ DIM = 4
 _TIMEOUT_S = 5.0  # pymilvus retries some refusals until its timeout; keep the loop moving
 
 
-def _client(uri: str, timeout: float = _TIMEOUT_S, *, connect_s: float = 60.0) -> Any:
+def _client(uri: str, timeout: float = _TIMEOUT_S, *, connect_s: float = 60.0, **options: Any) -> Any:
     """A client of its own; connecting is retried for `connect_s` (pymilvus may hold a channel that the
-    restart broke and give up on it once)."""
+    restart broke and give up on it once). `options` go to MilvusClient (e.g. `grpc_options`)."""
     import logging
 
     from pymilvus import MilvusClient
@@ -32,8 +33,8 @@ def _client(uri: str, timeout: float = _TIMEOUT_S, *, connect_s: float = 60.0) -
     until = time.monotonic() + connect_s
     while True:
         try:
-            return MilvusClient(uri=uri, timeout=timeout, dedicated=True)
-        except Exception:  # noqa: BLE001 - retried until the deadline, then raised
+            return MilvusClient(uri=uri, timeout=timeout, dedicated=True, **options)
+        except Exception:  # retried until the deadline, then raised
             if time.monotonic() > until:
                 raise
             time.sleep(1.0)
@@ -68,6 +69,17 @@ class Outcome:
     kind: str = ""
 
 
+@dataclass(frozen=True)
+class Gap:
+    before: float  # the last acknowledged write before it (time.time())
+    after: float  # the first acknowledged write after it, or the end of the watch when `open`
+    open: bool = False  # no write was acknowledged again before the end of the watch
+
+    @property
+    def seconds(self) -> float:
+        return self.after - self.before
+
+
 @dataclass
 class Ledger:
     """What one writer did. Ids are never reused, so each id's fate is unambiguous."""
@@ -85,6 +97,19 @@ class Ledger:
     @property
     def refused(self) -> Counter:
         return Counter(o.kind for o in self.outcomes if not o.ok)
+
+    def longest_gap(self, since: float, until: float) -> Gap | None:
+        """The longest time between two acknowledged writes from `since` to `until` (time.time()),
+        whether the writes in between failed or hung; when none was acknowledged after the last
+        failure, the gap runs to `until` and is `open`. None: fewer than one acknowledged write."""
+        acked = sorted(o.at for o in self.outcomes if o.ok and since <= o.at <= until)
+        if not acked:
+            return None
+        last_failure = max((o.at for o in self.outcomes if not o.ok and since <= o.at <= until), default=None)
+        closed = [Gap(before, after) for before, after in itertools.pairwise(acked)]
+        if last_failure is not None and last_failure > acked[-1]:
+            closed.append(Gap(acked[-1], until, open=True))
+        return max(closed, key=lambda gap: gap.seconds, default=None)
 
     def gap(self, after: float) -> tuple[float | None, float | None]:
         """(last acknowledged write before the first failure after `after`, first acknowledged one after it)."""
@@ -120,12 +145,14 @@ def _create_loaded(uri: str, collection: str, *, dim: int, versioned: bool) -> N
 
 class LedgerWriter(threading.Thread):
     """Inserts a batch every `interval_s`, upserts rows it inserted earlier (a rising `version`),
-    deletes some every `delete_every` batches: until stopped. Its own collection, its own client."""
+    deletes some every `delete_every` batches (0: never, likewise `upsert_every`): until stopped.
+    Its own collection, its own client (`client_options` go to MilvusClient)."""
 
     def __init__(self, uri: str, collection: str, *, batch: int = 5, interval_s: float = 0.05,
-                 delete_every: int = 10, upsert_every: int = 3) -> None:
+                 delete_every: int = 10, upsert_every: int = 3, client_options: dict[str, Any] | None = None) -> None:
         super().__init__(name=f"ledger-{collection}", daemon=True)
         self.uri, self.collection = uri, collection
+        self.client_options = client_options or {}
         self.batch, self.interval_s = batch, interval_s
         self.delete_every, self.upsert_every = delete_every, upsert_every
         self.ledger = Ledger()
@@ -151,7 +178,7 @@ class LedgerWriter(threading.Thread):
             self.crashed = error
 
     def _loop(self) -> None:
-        client = _client(self.uri)
+        client = _client(self.uri, **self.client_options)
         ledger = self.ledger
         number = 0
         live: list[int] = []  # acknowledged, never deleted: candidates for upsert and delete
@@ -168,7 +195,7 @@ class LedgerWriter(threading.Thread):
                 ledger.acked_inserts.update(ids)
                 live.extend(ids)
                 ledger.record(True)
-            if number % self.upsert_every == 0 and len(live) > 2:
+            if self.upsert_every and number % self.upsert_every == 0 and len(live) > 2:
                 self._version += 1
                 target = live[len(live) // 2 : len(live) // 2 + 2]
                 try:
@@ -179,7 +206,7 @@ class LedgerWriter(threading.Thread):
                     for i in target:
                         ledger.acked_version[i] = self._version
                     ledger.record(True)
-            if number % self.delete_every == 0 and len(live) > 4:
+            if self.delete_every and number % self.delete_every == 0 and len(live) > 4:
                 doomed = [live.pop(0), live.pop(0)]
                 try:
                     client.delete(self.collection, ids=doomed)
@@ -220,7 +247,7 @@ class HttpLedgerWriter(threading.Thread):
         request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
                                          headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(request, timeout=3) as response:  # noqa: S310 - the sandbox
+            with urllib.request.urlopen(request, timeout=3) as response:
                 return response.status, json.loads(response.read().decode("utf-8", "replace") or "null")
         except urllib.error.HTTPError as error:
             return error.code, None
@@ -296,7 +323,7 @@ def judge(uri: str, writer: LedgerWriter | HttpLedgerWriter, *, deadline_s: floa
                                         output_fields=["id", "version"] if versioned else ["id"],
                                         consistency_level="Strong")
                     break
-                except Exception:  # noqa: BLE001 - the collection may still be loading after a restart
+                except Exception:  # the collection may still be loading after a restart
                     if time.monotonic() > until:
                         raise
                     time.sleep(1.0)
@@ -391,7 +418,7 @@ class Clients:
         self.http = HttpLedgerWriter(uri, metrics_url, f"ledger_http_{tag}")
         self.ddl = DdlProber(uri, prefix=f"ddl_{tag}", interval_s=2.0)
 
-    def __enter__(self) -> "Clients":
+    def __enter__(self) -> Clients:
         self.grpc.create_collection()
         self.http.create_collection()
         for thread in (self.grpc, self.http, self.ddl):

@@ -34,3 +34,17 @@ def make_plan(tmp_path: Path, layer: Path) -> Plan:
         findings=[Finding("warning", "natsmq.server.storeDir", "rotational disk")],
         steps=[PlannedStep("preflight", "checks")],
     )
+
+
+def fitting_plan(loaded: LoadedPlaybook, **fields) -> Plan:
+    """A plan of `loaded` as `plan` would make it for Milvus 2.3.5 (milvus.yaml its one layer, the
+    playbook's sha256, a digest), with `fields` over it."""
+    layer = loaded.spec.config.dir / "milvus.yaml"
+    values = {
+        "created_at": "2026-11-28T00:00:00+00:00", "tool_version": "0", "playbook_path": str(loaded.path),
+        "playbook_sha256": loaded.sha256, "source_mq": "rocksmq", "target_mq": "natsmq", "milvus_version": "v2.3.5",
+        "changes": {"mq.type": "natsmq"}, "config_target": str(layer), "config_diff": "", "isolation_target": str(layer),
+        "isolation_diff": "", "layers": {str(layer): sha256_of(layer)}, "snapshot": {"version": "v2.3.5", "collections": []},
+        "steps": [PlannedStep("preflight", "checks")]}
+    values.update(fields)
+    return Plan(**values)

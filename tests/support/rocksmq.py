@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 START_MS = 1_732_000_000_000  # 2024-11-19, a fixed clock
 PAGE_SIZE = 64 * 1024 * 1024  # rocksmq.rocksmqPageSize default

@@ -48,6 +48,7 @@ def stop_sandbox(root: Path) -> None:
 
     if not (root / "sandbox.json").exists():
         return  # it never got as far as being created
+    remove_gate_left_by(root)
     try:
         lifecycle.down(quiet_env(), root, timeout_s=3.0)  # test data is disposable: no graceful wait
     except Exception as error:
@@ -69,3 +70,33 @@ def a_user_write_is_visible(sandbox: Sandbox, row_id: int) -> bool:
         seen = client.query("reviews", filter=f"id == {row_id}", output_fields=["id"], consistency_level="Strong")
         client.delete("reviews", filter=f"id == {row_id}")
     return [row["id"] for row in seen] == [row_id]
+
+
+def use_gate(sandbox: Sandbox, kind: str) -> None:
+    """Make the sandbox's playbook ask for a gate (`migration.gate`: firewall or isolation); skip the
+    test when this machine cannot set a firewall and the test asks for one."""
+    from migrator.runtime import firewall
+
+    if kind == "firewall":
+        tool, why = firewall.usable_tool()
+        if tool is None:
+            import pytest
+
+            pytest.skip(f"no firewall gate on this machine: {why}")
+    text = sandbox.playbook.read_text()
+    assert "\n  cleanup: false\n" in text, "the sandbox playbook template changed"
+    sandbox.playbook.write_text(text.replace("\n  cleanup: false\n", f"\n  cleanup: false\n  gate: {kind}\n", 1))
+
+
+def remove_gate_left_by(root: Path) -> None:
+    """A test that failed half-way may leave its run's firewall rule in this host's namespace: remove
+    it with the sandbox, or a later sandbox on the same ports would find its clients refused."""
+    from migrator.migration.journal import Journal
+    from migrator.runtime import firewall
+
+    try:
+        journal = Journal.load(root / "migrate" / "journal.json")
+    except Exception:  # noqa: BLE001 - a test may have damaged it on purpose; nothing to remove then
+        return
+    if journal is not None and journal.marks.gate is not None:
+        firewall.remove(firewall.GateRule.checked(journal.marks.gate, where=str(journal.path)))

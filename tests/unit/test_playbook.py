@@ -33,15 +33,16 @@ def test_container_shapes_map_the_data_volume() -> None:
         assert spec.host_path("/var/lib/milvus/rdb_data") != Path("/var/lib/milvus/rdb_data"), name
 
 
-def _write(tmp_path: Path, runtime: str, extra: str = "") -> Path:
+def _write(tmp_path: Path, runtime: str, extra: str = "", *, etcd: bool = True) -> Path:
     path = tmp_path / "pb.yaml"
-    path.write_text(f"version: 1\nname: t\nconfig:\n  dir: {tmp_path}\n  version: '2.4.13'\n{extra}"
+    endpoint = "  etcd: {endpoint: 'http://127.0.0.1:2379'}\n" if etcd else ""
+    path.write_text(f"version: 1\nname: t\nconfig:\n  dir: {tmp_path}\n  version: '2.4.13'\n{endpoint}{extra}"
                     f"runtime:\n{runtime}migration:\n  state_dir: {tmp_path}/state\n")
     return path
 
 
 def test_error_names_file_line_and_field(tmp_path: Path) -> None:
-    path = _write(tmp_path, "  kind: command\n  stop: [a]\n  start: [b]\n  logs: [journalctl, -f]\n")
+    path = _write(tmp_path, "  kind: command\n  stop: [a]\n  start: [b]\n  logs: [journalctl, -f]\n", etcd=False)
     result = run_cli(["playbook", "check", str(path)])
     assert result.exit_code == ExitCode.BAD_INPUT
     # The line of `logs:` itself: the union's tag (`command`) is skipped, in the line and the name.
@@ -77,7 +78,7 @@ def test_playbook_error_names_field_and_line(tmp_path: Path) -> None:
 
     source = (REPO / "playbooks" / "sandbox.yaml").read_text()
     names = {"dir", "name", "proxy_port", "metrics_port", "etcd_port", "config_dir", "binary", "bin_dir", "run_dir", "pid_file",
-             "stdout_log", "log_dir"}
+             "stdout_log", "log_dir", "version"}
     good = string.Template(source).substitute({n: "1234" if n.endswith("port") else f"/x/{n}" for n in names})
     bad = good.replace("stop_timeout_s: 2", "stop_timeout_s: -1")
     path = tmp_path / "pb.yaml"
@@ -104,3 +105,26 @@ def test_a_container_path_is_seen_on_the_host_only_through_the_path_map(tmp_path
     assert spec.sees("/var/lib/milvus/logs/nats.log")
     assert spec.host_path("/var/lib/milvus/logs/nats.log") == Path("/srv/milvus/logs/nats.log")
     assert not spec.sees("/tmp/milvus/logs/nats.log")  # the container's /tmp, not this host's
+
+
+# --- issue 20, finding 13: a playbook `playbook check` calls ready is one `plan` does not refuse
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_playbooks_hold_everything_plan_needs(path: Path) -> None:
+    from migrator.migration.preflight import playbook_findings
+
+    assert [f for f in playbook_findings(load_playbook(path).spec) if f.level == "error"] == []
+
+
+def test_check_says_what_must_be_filled_in_before_plan(tmp_path: Path) -> None:
+    path = _write(tmp_path, "  kind: systemd\n", etcd=False)
+    result = run_cli(["playbook", "check", str(path)])
+    assert result.exit_code == ExitCode.BAD_INPUT, result.stdout + result.stderr
+    assert "config.etcd.endpoint" in result.stderr and "2379" in result.stdout, result.stdout + result.stderr
+
+
+def test_the_sandbox_template_says_its_fields_must_be_filled_in() -> None:
+    result = run_cli(["playbook", "check", str(REPO / "playbooks" / "sandbox.yaml")])
+    assert result.exit_code == ExitCode.BAD_INPUT
+    assert "${dir}" in result.stdout and "template" in result.stdout

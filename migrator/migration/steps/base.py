@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from migrator.context import Environment
 from migrator.migration.budget import Budget, CappedDeadlines
 from migrator.migration.journal import Journal
 from migrator.migration.plan import Plan
-from migrator.playbook import Playbook
+from migrator.playbook import Deadlines, Playbook
 from migrator.runtime.base import Runtime
+
+if TYPE_CHECKING:  # imported where used: each pulls in more than a step needs to be defined
+    from migrator.config.layers import EffectiveConfig
+    from migrator.migration.configstates import ConfigStates
+    from migrator.milvus.client import MilvusAdapter
+    from migrator.runtime.firewall import GateRule
 
 
 @dataclass
@@ -30,10 +37,10 @@ class RunContext:
     # The budget the running step is under (migration/budget.py; the engine sets it before each step).
     budget: Budget | None = None
     run_started_at: float = field(default_factory=time.time)
-    _config_states: Any = field(default=None, repr=False)
+    _config_states: ConfigStates | None = field(default=None, repr=False)
 
     @property
-    def deadlines(self) -> Any:
+    def deadlines(self) -> Deadlines | CappedDeadlines:
         """The playbook's deadlines, cut to what is left of the budget."""
         deadlines = self.playbook.migration.deadlines
         return deadlines if self.budget is None else CappedDeadlines(deadlines, self.budget)
@@ -47,25 +54,47 @@ class RunContext:
         return self.playbook.migration.state_dir
 
     @contextmanager
-    def milvus(self, timeout: float = 30.0, *, isolated: bool = False) -> Iterator[Any]:
-        """A client of Milvus: on its public uri, or (`isolated`) on the private client port of an
-        isolated start, reached through the runtime (a container's own loopback included)."""
+    def milvus(self, timeout: float = 30.0, *, private: bool = False) -> Iterator[MilvusAdapter]:
+        """A client of Milvus: on its public uri, or (`private`) the tool's own way in while clients
+        are kept away: through the closed firewall gate (its exempt address), or on the private
+        client port of an isolated start, reached through the runtime (a container's own loopback
+        included)."""
+        from migrator.migration import gate
         from migrator.milvus.client import MilvusAdapter
 
         alive = self.runtime.running
         timeout = max(self.cap(timeout), 1.0)
-        if not isolated:
-            with MilvusAdapter.connect(self.playbook.milvus.uri, token=self.token, timeout=timeout,
-                                       alive=alive) as adapter:
+        uri = self.playbook.milvus.uri
+        scheme = "https" if uri.startswith("https") else "http"
+        if not private:
+            with MilvusAdapter.connect(uri, token=self.token, timeout=timeout, alive=alive) as adapter:
                 yield adapter
             return
-        with self.runtime.reach(self.config_states().private_port) as address:
-            scheme = "https" if self.playbook.milvus.uri.startswith("https") else "http"
-            with MilvusAdapter.connect(f"{scheme}://{address}", token=self.token, timeout=timeout,
-                                       alive=alive) as adapter:
-                yield adapter
+        rule = self.gate_rule()
+        way_in = gate.reach(rule, uri) if rule is not None else self.runtime.reach(self.config_states().private_port)
+        with way_in as address, MilvusAdapter.connect(f"{scheme}://{address}", token=self.token, timeout=timeout,
+                                                      alive=alive) as adapter:
+            yield adapter
 
-    def config_states(self) -> Any:
+    def gate_rule(self) -> GateRule | None:
+        """The firewall gate's rule set this run journaled (runtime/firewall.py GateRule), checked;
+        None for a run behind port isolation, or before the gate closed."""
+        from migrator.runtime.firewall import GateRule
+
+        recorded = self.journal.marks.gate
+        return None if recorded is None else GateRule.checked(recorded, where=str(self.journal.path))
+
+    @property
+    def exempt_source(self) -> str | None:
+        """The local address the tool's HTTP calls to Milvus come from while the gate is closed."""
+        rule = self.gate_rule()
+        return None if rule is None else rule.exempt
+
+    def use_config_states(self, states: ConfigStates) -> None:
+        """The states the first config step computed (and journaled), kept for the steps after it."""
+        self._config_states = states
+
+    def config_states(self) -> ConfigStates:
         """The run's config states (migration/configstates.py), computed by the first config step."""
         if self._config_states is None:
             recorded = self.journal.marks.config_states
@@ -74,7 +103,7 @@ class RunContext:
             self._config_states = load_config_states(recorded, self.journal, self.playbook, self.plan)
         return self._config_states
 
-    def effective(self) -> Any:
+    def effective(self) -> EffectiveConfig:
         """The config as Milvus would read it now (files re-read: earlier steps edit them)."""
         from migrator.config import EtcdSource, load_layers
 
@@ -84,7 +113,7 @@ class RunContext:
                            env_origin=f"environment of {self.playbook.runtime.kind} runtime")
 
 
-def load_config_states(recorded: Any, journal: Journal, playbook: Playbook, plan: Plan) -> Any:
+def load_config_states(recorded: Any, journal: Journal, playbook: Playbook, plan: Plan) -> ConfigStates:
     """The config states `journal` recorded, checked against the operator's playbook: only its config
     layers, copies only in the run's config-states dir (configstates.ConfigStates.load)."""
     from migrator.config.layers import config_files_for
@@ -112,3 +141,5 @@ class Step:
     # After the switch is proven and clients are back (backup, clean-up): its failure leaves the
     # migration done and is no reason to undo it.
     after_switch: bool = False
+    # Runs while the firewall gate must hold: the engine proves it does before the step starts.
+    behind_gate: bool = False

@@ -24,6 +24,8 @@ from migrator.milvus.etcd import (
     session_prefix,
 )
 
+ETCD_UP_S = 30.0  # an embedded etcd answers within a second or two of the start
+
 
 def _session_prefix(ctx: RunContext) -> str:
     effective = ctx.effective()
@@ -46,7 +48,10 @@ def record_server_ids(ctx: RunContext, step_id: str) -> None:
 
 
 def expire_dead_sessions(ctx: RunContext, *stop_steps: str) -> str:
-    """Remove the sessions of the processes `stop_steps` stopped, once the new process registered."""
+    """Remove the sessions of the processes `stop_steps` stopped, as soon as the new process has
+    registered its first session (seen on 2.3.5: then every channel is watched again by the time
+    healthz says OK; removed before it registers, the channel assignment broke, docs/milvus.md).
+    Runs right after the start: an embedded etcd answers a moment after the process starts."""
     etcd = ctx.playbook.config.etcd
     if etcd is None:
         return "skipped: no config.etcd in the playbook; Milvus expires them after common.session.ttl"
@@ -54,21 +59,31 @@ def expire_dead_sessions(ctx: RunContext, *stop_steps: str) -> str:
     stopped_up_to = max(recorded) if recorded else None
     prefix = _session_prefix(ctx)
     until = time.monotonic() + ctx.deadlines.start_s
+    etcd_until = time.monotonic() + min(ETCD_UP_S, ctx.deadlines.start_s)
+    while True:
+        try:
+            items = read_prefix(etcd.endpoint, prefix)
+            break
+        except EtcdUnreachable as error:
+            if time.monotonic() > etcd_until or not ctx.runtime.running():
+                # Only a shortcut: without it Milvus still recovers, after the session TTL.
+                ctx.env.log.warning("sessions.unreachable", endpoint=error.url, reason=error.reason)
+                return f"skipped: etcd not reachable ({error.reason}); Milvus expires them after common.session.ttl"
+            time.sleep(0.1)
     try:
         while True:
-            items = read_prefix(etcd.endpoint, prefix)
             keys = [key for key, _ in items]
             dead = dead_session_keys(keys, stopped_up_to)
             registered = stopped_up_to is None or any(i > stopped_up_to for i in node_sessions(keys).values())
-            if dead or registered or time.monotonic() > until:
+            if dead or registered or time.monotonic() > until or not ctx.runtime.running():
                 break
-            time.sleep(0.2)
+            time.sleep(0.1)
+            items = read_prefix(etcd.endpoint, prefix)
         if registered:  # the new process is there: its coordinators wait for the old keys to go
             dead += dead_coordinator_keys(items, stopped_up_to)
         for key in dead:
             delete_key(etcd.endpoint, key)
     except EtcdUnreachable as error:
-        # Only a shortcut: without it Milvus still recovers, after the session TTL.
         ctx.env.log.warning("sessions.unreachable", endpoint=error.url, reason=error.reason)
         return f"skipped: etcd not reachable ({error.reason}); Milvus expires them after common.session.ttl"
     ctx.env.log.info("sessions.expired", keys=dead)

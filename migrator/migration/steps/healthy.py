@@ -1,8 +1,10 @@
-"""healthy: healthz on the metrics port says OK; on an isolated start, no client can reach Milvus.
+"""healthy: healthz on the metrics port says OK; while clients are kept away, none can reach Milvus.
 
-Isolation is proved, not assumed: the public client port must not serve (a TCP connection is
-refused, or no Milvus answers on it) and the HTTP API must be off (the metrics port's /api/v1
-answers 404). Milvus 2.3.5 serves that API whatever proxy.port says, and its writes ignore forceDeny.
+That is proved, not assumed. Behind the firewall gate: a plain connection to the client port and
+to the metrics port is refused (healthz itself is asked from the gate's exempt address). Behind
+port isolation: the public client port must not serve (a TCP connection is refused, or no Milvus
+answers on it) and the HTTP API must be off (the metrics port's /api/v1 answers 404). Milvus 2.3.5
+serves that API whatever proxy.port says, and its writes ignore forceDeny.
 """
 
 from __future__ import annotations
@@ -18,10 +20,23 @@ class NotIsolated(NotRolledBack):
     """A client could still reach Milvus during an isolated start."""
 
 
-def healthy(ctx: RunContext, *, isolated: bool) -> str:
-    seconds = ctx.runtime.wait_healthy(ctx.deadlines.start_s)
-    if not isolated:
+def healthy(ctx: RunContext, *, kept_away: bool, step_id: str | None = None) -> str:
+    """`step_id`: where to record the healthy process's ServerIDs, so that a rollback that finds it
+    dead later can remove its sessions (steps/revive.py)."""
+    from migrator.migration.steps.expire_dead_sessions import record_server_ids
+
+    seconds = ctx.runtime.wait_healthy(ctx.deadlines.start_s, source=ctx.exempt_source)
+    if step_id is not None:
+        record_server_ids(ctx, step_id)
+    if not kept_away:
         return f"healthz OK after {seconds:.1f} s"
+    if ctx.gate_rule() is not None:
+        from migrator.migration import gate
+
+        still_open = gate.open_to_clients(ctx.playbook.milvus.uri, ctx.runtime.metrics_url)
+        if still_open:
+            raise NotIsolated(f"the gate is closed, yet a client can connect to {', '.join(still_open)}")
+        return f"healthz OK after {seconds:.1f} s; the gate holds: a client's connection is refused"
     public_client_port_closed(ctx)
     http_api_off(ctx)
     return f"healthz OK after {seconds:.1f} s; clients isolated: the public port and the HTTP API serve none"

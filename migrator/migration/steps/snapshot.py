@@ -11,7 +11,7 @@ from migrator.migration.steps.base import RunContext
 
 
 def snapshot(ctx: RunContext, step_id: str = "snapshot") -> str:
-    with ctx.milvus(isolated=True) as milvus:
+    with ctx.milvus(private=True) as milvus:
         snap = milvus.snapshot(deadline_s=ctx.deadlines.verify_s)
     ctx.journal.remember(step_id, snapshot=snap.to_dict())
     rows = sum(c.rows for c in snap.collections)

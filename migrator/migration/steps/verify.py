@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
+from migrator.config.keys import as_float, as_int
 from migrator.errors import NotRolledBack
 from migrator.migration.steps.base import RunContext
 from migrator.milvus.client import CollectionFacts, Snapshot
@@ -32,7 +34,7 @@ class VerificationFailed(NotRolledBack):
 # --- counts -------------------------------------------------------------------------------
 
 
-def count_mismatches(before: Iterable[CollectionFacts], after: dict[str, int | None]) -> list[str]:
+def count_mismatches(before: Iterable[CollectionFacts], after: Mapping[str, int | None]) -> list[str]:
     """Every collection of `before` whose count `after` differs (or is missing)."""
     problems = []
     for facts in before:
@@ -44,14 +46,14 @@ def count_mismatches(before: Iterable[CollectionFacts], after: dict[str, int | N
     return problems
 
 
-def compare_counts(ctx: RunContext, snapshot: Snapshot, *, isolated: bool) -> dict[str, Any]:
+def compare_counts(ctx: RunContext, snapshot: Snapshot) -> dict[str, Any]:
     """Load and count every collection in parallel, all within one budget (deadlines.verify_s) for
     the whole step: the first seek of each channel on a new MQ is slow, and waits must not add up.
     A loaded collection is loaded again and answers a Strong count; one that was not loaded is not
     loaded (that would change it and cost memory): datacoord's stored rows must equal the snapshot's."""
     started = time.monotonic()
     deadline = ctx.deadlines.verify_s
-    with ctx.milvus(timeout=deadline, isolated=isolated) as milvus:
+    with ctx.milvus(timeout=deadline, private=True) as milvus:
         results = milvus.counts(snapshot.collections, deadline_s=deadline)
     problems = count_mismatches(snapshot.collections, {key: rows for key, (rows, _) in results.items()})
     if problems:
@@ -108,7 +110,8 @@ def checkpoint_problems(checkpoints: Iterable[Any], collections: Iterable[Collec
         if checkpoint.timestamp <= old_ts:
             problems.append(f"{checkpoint.vchannel} ({collection.key}): checkpoint not moved since the switch")
         elif mq == Mq.NATSMQ and checkpoint.msg_id >= _NATS_SEQUENCE_LIMIT:
-            problems.append(f"{checkpoint.vchannel} ({collection.key}): position {checkpoint.msg_id} is not a NATS sequence")
+            problems.append(f"{checkpoint.vchannel} ({collection.key}): position {checkpoint.msg_id} "
+                            "is not a NATS sequence")
         elif mq == Mq.ROCKSMQ and (checkpoint.msg_id < _NATS_SEQUENCE_LIMIT or checkpoint.msg_id == old_id):
             problems.append(f"{checkpoint.vchannel} ({collection.key}): position {checkpoint.msg_id} is not one "
                             "of the new RocksMQ store")
@@ -128,11 +131,15 @@ def recorded_positions(ctx: RunContext, steps: tuple[str, ...]) -> dict[str, tup
     return {}
 
 
-def wait_for_checkpoints(ctx: RunContext, mq: str, positions_steps: tuple[str, ...]) -> str:
+def wait_for_checkpoints(ctx: RunContext, mq: str, positions_steps: tuple[str, ...],
+                         collections: list[CollectionChannels] | None = None) -> str:
     """Poll etcd until every channel checkpoint moved to a position of `mq` (the datanode moves each
-    at its first time tick on the new MQ), within deadlines.verify_s."""
-    with ctx.milvus(isolated=True) as milvus:
-        collections = [CollectionChannels(key, cid, shards) for key, (cid, shards) in milvus.collection_channels().items()]
+    at its first time tick on the new MQ), within deadlines.verify_s. `collections`: the live ones,
+    when known already (behind the gate no collection can come or go); asked of Milvus otherwise."""
+    if collections is None:
+        with ctx.milvus(private=True) as milvus:
+            collections = [CollectionChannels(key, cid, shards)
+                           for key, (cid, shards) in milvus.collection_channels().items()]
     before = recorded_positions(ctx, positions_steps)
     until = time.monotonic() + ctx.deadlines.verify_s
     began = time.monotonic()
@@ -162,8 +169,8 @@ def check_nats(ctx: RunContext, start_step: str = "start") -> str:
     from migrator.runtime.base import ReachUnavailable
 
     effective = ctx.effective()
-    port = ctx.journal.recall(start_step, "nats_port") or int(effective.get("natsmq.server.port").value)
-    max_age_min = float(effective.get("natsmq.server.retention.maxAge").value or 4320)
+    port = ctx.journal.recall(start_step, "nats_port") or as_int(effective.get("natsmq.server.port").value)
+    max_age_min = as_float(effective.get("natsmq.server.retention.maxAge").value or 4320)
     prefix = str(effective.get("msgChannel.chanNamePrefix.cluster").raw or "by-dev")
     channels = int(effective.get("rootCoord.dmlChannelNum").raw or 16)
     try:
@@ -200,11 +207,78 @@ def verify(ctx: RunContext, *, mq: str, step_id: str, start_step: str, positions
     if mq == Mq.NATSMQ:
         parts.append(check_nats(ctx, start_step))
     parts.append(wait_for_checkpoints(ctx, mq, positions_steps))
-    counts = compare_counts(ctx, snapshot, isolated=True)
+    counts = compare_counts(ctx, snapshot)
     started_at = ctx.journal.recall(start_step, "started_at")
     if started_at is not None:
         counts["restart_to_all_strong_s"] = round(time.time() - started_at, 2)
     ctx.journal.remember(step_id, counts=counts)
     parts.append(f"{len(snapshot.collections)} collections, counts equal; every loaded collection answers a "
                  f"Strong query {counts.get('restart_to_all_strong_s', 0):.1f} s after the start")
+    return "; ".join(parts)
+
+
+def verify_behind_gate(ctx: RunContext, *, mq: Mq, step_id: str, start_step: str, flush_step: str,
+                       positions_steps: tuple[str, ...]) -> str:
+    """The switch proven with nothing loaded (decision 0022), behind the closed firewall gate:
+    1. the new MQ carries Milvus (for NATS: one JetStream stream per DML channel);
+    2. every channel checkpoint is a position of the new MQ, past the one recorded before the switch
+       (by the first of `positions_steps` that recorded them): the datanode consumes every channel
+       there. Waited for first: a write published before a channel's consumer seeks on NATS is
+       skipped (docs/milvus.md), the probe's as much as a client's (seen at 100 collections);
+    3. a probe insert on the new MQ reaches a segment: FlushAll, and the probe collection's stored
+       rows grew by exactly one;
+    4. every other collection's stored rows (datacoord) equal those after the FlushAll on the source
+       (`flush_step`): compaction was held off, nothing could write.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from migrator.config import FORCE_DENY
+    from migrator.milvus.client import retry
+
+    snapshot = Snapshot.from_dict(ctx.journal.recall(flush_step, "snapshot"))
+    collections = [CollectionChannels(key, int(cid), int(shards))
+                   for key, (cid, shards) in (ctx.journal.recall(flush_step, "collections") or {}).items()]
+    # The streams are read meanwhile: NATS answers long before the proxy does.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-nats")
+    streams = pool.submit(check_nats, ctx, start_step) if mq == Mq.NATSMQ else None
+    pool.shutdown(wait=False)
+    deadline = ctx.deadlines.verify_s
+    until = time.monotonic() + deadline
+
+    def left() -> float:
+        return max(until - time.monotonic(), 1.0)
+
+    consumed = wait_for_checkpoints(ctx, mq, positions_steps, collections or None)
+    # Writes denied as found (forceDeny in the config): the probe would be refused, as clients are.
+    probe_id = None if ctx.effective().get(FORCE_DENY).value is True else time.time_ns() // 1000
+    with ctx.milvus(timeout=deadline, private=True) as milvus:
+        probe_before = None
+        if probe_id is not None:
+            milvus.ensure_probe(deadline_s=left(), load=False)
+            # Read on the new MQ, before the insert: every row of it was flushed before the switch.
+            probe_before = milvus.probe_rows()
+            if not retry(lambda: milvus.probe_insert(probe_id), deadline_s=left(), what="probe insert",
+                         alive=milvus.alive):
+                raise VerificationFailed("a probe insert was refused as denied, though writes were not denied "
+                                         "when the run began")
+        flushed = milvus.flush_all(deadline_s=left())
+        stored = milvus.stored_counts(snapshot.collections, deadline_s=left())
+        probe_after = milvus.probe_rows() if probe_id is not None else None
+    parts = [streams.result()] if streams is not None else []
+    problems = count_mismatches(snapshot.collections, stored)
+    # A resumed verify may find the probe of its killed attempt still unflushed before its own insert.
+    resumed = ctx.journal.step(step_id).attempts > 1
+    if probe_after is not None and probe_before is not None and (
+            probe_after < probe_before + 1 if resumed else probe_after != probe_before + 1):
+        problems.append(f"the probe collection holds {probe_after} stored rows after one insert on {mq}, "
+                        f"{probe_before + 1} expected: the new MQ did not carry it into a segment")
+    if problems:
+        raise VerificationFailed("stored rows differ from those after the FlushAll on the source: "
+                                 + "; ".join(problems[:5])
+                                 + (f"; and {len(problems) - 5} more" if len(problems) > 5 else ""))
+    parts.append(consumed)
+    ctx.journal.remember(step_id, stored=stored, probe_id=probe_id, flush_s=round(flushed.seconds, 2))
+    probe = "a probe insert reached a segment" if probe_id is not None else "no probe (writes denied as found)"
+    parts.append(f"{len(snapshot.collections)} collections hold the stored rows they held before the switch; "
+                 f"{probe} (FlushAll {flushed.seconds:.1f} s)")
     return "; ".join(parts)

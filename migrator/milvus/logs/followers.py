@@ -6,16 +6,18 @@ Followers hold at most one partial line (capped), so memory stays flat whatever 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import queue
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Iterator, Protocol, Sequence
+from typing import Any, Protocol
 
-from migrator.milvus.logs.position import Position, fingerprint
+from migrator.milvus.logs.position import Position, fingerprint, open_log
 
 MAX_LINE_BYTES = 1 << 20  # a longer line is cut here; the rest of it is skipped
 _CHUNK_BYTES = 64 * 1024
@@ -141,10 +143,10 @@ class FileFollower:
             time.sleep(min(self._poll, max(0.0, deadline - time.monotonic())))
 
     def _open(self, path: str, offset: int) -> bool:
-        try:
-            f = open(path, "rb")  # noqa: SIM115 - kept open across calls, closed in close()
-        except FileNotFoundError:
+        descriptor = open_log(path)  # a regular file only
+        if descriptor is None:
             return False
+        f = os.fdopen(descriptor, "rb")  # kept open across calls, closed in close()
         st = os.fstat(f.fileno())
         self.close()
         self._file, self._ino = f, (st.st_dev, st.st_ino)
@@ -227,7 +229,8 @@ class CommandFollower:
     `docker logs -f --since 2026-11-28T05:15:00Z milvus-standalone`. The command is started
     by the constructor and killed (its whole process group) by `close`."""
 
-    def __init__(self, argv: Sequence[str], *, max_line_bytes: int = MAX_LINE_BYTES, env: dict[str, str] | None = None) -> None:
+    def __init__(self, argv: Sequence[str], *, max_line_bytes: int = MAX_LINE_BYTES,
+                 env: dict[str, str] | None = None) -> None:
         self.argv = list(argv)
         self.source = " ".join(self.argv)
         self.returncode: int | None = None
@@ -253,7 +256,7 @@ class CommandFollower:
         self.close()
 
     def _read(self) -> None:
-        assert self._proc.stdout is not None
+        assert isinstance(self._proc.stdout, io.BufferedReader)  # stdout=PIPE, buffered
         try:
             while chunk := self._proc.stdout.read1(_CHUNK_BYTES):
                 for line in self._splitter.feed(chunk):

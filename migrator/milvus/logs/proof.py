@@ -15,8 +15,9 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from migrator.errors import NotRolledBack
 from migrator.milvus.logs.followers import FileFollower, Follower
@@ -51,7 +52,7 @@ MSG_NMQ_FAILED = "initialize nmq failed"
 MSG_ROCKSMQ_OK = "init rocksmq msgstream success"
 # Cheap substring test first: most lines of a busy log are never parsed.
 _INTERESTING = (MSG_INIT_MQ, MSG_NMQ_FINISHED, MSG_NMQ_FAILED, MSG_ROCKSMQ_OK, "FATAL", "PANIC")
-_CONFIRMATION = {Mq.NATSMQ: MSG_NMQ_FINISHED, Mq.ROCKSMQ: MSG_ROCKSMQ_OK}
+_CONFIRMATION: dict[str, str] = {Mq.NATSMQ: MSG_NMQ_FINISHED, Mq.ROCKSMQ: MSG_ROCKSMQ_OK}
 _NATS_PORT = re.compile(r"nats://[^:/\s]+:(\d+)")
 
 
@@ -189,9 +190,6 @@ def read_nats_fatal(since: Position | str | os.PathLike[str]) -> list[str]:
     """The `[FTL]` reasons NATS wrote to its log (natsmq.server.monitor.logFile) after a mark,
     e.g. `Error listening on port: 127.0.0.1:4222, "listen tcp ...: bind: address already in use"`.
     A path instead of a mark reads the whole file (it is shared by every start on the host)."""
-    if isinstance(since, Position):
-        follower = FileFollower(since.path, since)
-    else:
-        follower = FileFollower(since)
+    follower = FileFollower(since.path, since) if isinstance(since, Position) else FileFollower(since)
     with follower:
         return [m["reason"] for line in follower.lines(deadline=0.0) if (m := _NATS_FATAL.search(line))]

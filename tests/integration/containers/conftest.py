@@ -3,7 +3,7 @@ once per test run, or every test here skips with the reason (tests/containers/RE
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

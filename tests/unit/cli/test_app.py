@@ -27,7 +27,7 @@ def _commands() -> list[list[str]]:
     def walk(command, prefix: list[str]) -> None:
         paths.append(prefix)
         for name, sub in getattr(command, "commands", {}).items():
-            walk(sub, prefix + [name])
+            walk(sub, [*prefix, name])
 
     walk(root, [])
     return paths
@@ -37,7 +37,7 @@ def test_help_on_every_command() -> None:
     commands = _commands()
     assert ["sandbox", "up"] in commands
     for path in commands:
-        result = run_cli(path + ["--help"])
+        result = run_cli([*path, "--help"])
         assert result.exit_code == 0, (path, result.stderr)
         assert "Usage" in result.stdout
 

@@ -122,7 +122,7 @@ def test_the_cli_picks_the_display_for_its_stderr(stderr: type, environ: dict, a
     assert code == 0, env.stderr.getvalue()
     assert type(env.progress) is expected
     if expected is LiveProgress:
-        assert env.progress._colour is not ("NO_COLOR" in environ)  # noqa: SLF001 - the choice under test
+        assert env.progress._colour is not ("NO_COLOR" in environ)
 
 
 def test_the_cli_closes_the_display_on_its_way_out() -> None:

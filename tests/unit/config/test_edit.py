@@ -88,7 +88,7 @@ def test_crlf_and_missing_final_newline_are_kept(tmp_path: Path, name: str, text
     assert not edit.text.endswith("\n")
     assert edit.text.count("\r\n") == original.count("\r\n") + (0 if "natsmq:" in original else 4)
     assert "\n" not in edit.text.replace("\r\n", "")
-    removed, added = changed_lines(edit.diff)
+    removed, _added = changed_lines(edit.diff)
     assert len(removed) == (2 if "natsmq:" in original else 1)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Iterator
+from typing import ClassVar
 
 import pytest
 
@@ -70,9 +71,9 @@ def test_mq_type_default_resolves_like_milvus(tmp_path: Path) -> None:
 
 
 class _Etcd(BaseHTTPRequestHandler):
-    data: dict[str, str] = {}
+    data: ClassVar[dict[str, str]] = {}
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+    def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         start, end = (base64.b64decode(body[k]).decode() for k in ("key", "range_end"))
         kvs = [{"key": base64.b64encode(k.encode()).decode(), "value": base64.b64encode(v.encode()).decode()}

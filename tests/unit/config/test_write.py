@@ -6,9 +6,9 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -74,9 +74,8 @@ def _unwritable(directory: Path) -> Iterator[None]:
 def test_read_only_dir_fails_cleanly(tmp_path: Path) -> None:
     path = tmp_path / "milvus.yaml"
     path.write_text("a: 1\n")
-    with _unwritable(tmp_path):
-        with pytest.raises(Refused, match="cannot write"):
-            write_atomic(path, "a: 2\n")
+    with _unwritable(tmp_path), pytest.raises(Refused, match="cannot write"):
+        write_atomic(path, "a: 2\n")
     assert path.read_text() == "a: 1\n" and [p.name for p in tmp_path.iterdir()] == ["milvus.yaml"]
 
 

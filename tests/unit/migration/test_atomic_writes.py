@@ -4,8 +4,8 @@ place: a reader that holds the old file (or a kill -9 in the middle) sees the wh
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

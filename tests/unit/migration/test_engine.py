@@ -87,12 +87,14 @@ def test_no_rollback_leaves_it_for_the_operator(tmp_path: Path) -> None:
 
 
 def test_dry_run_gate_closes_before_side_effects(tmp_path: Path) -> None:
+    from tests.support.dryrun import dry_context
+
     calls: list[str] = []
-    ctx = context(tmp_path, dry_run=True)
+    ctx = dry_context(tmp_path, ["/bin/sh", "-c", "exit 0"])
     run_steps(ctx, rollback=no_rollback_steps, steps=[Step("snapshot", "", recorder(calls, "snapshot"), side_effects=False),
                     Step("stop", "stop Milvus", recorder(calls, "stop"), would=lambda c: "stop it")])
     assert calls == ["snapshot"]
-    assert ctx.journal.steps["stop"].summary == "would stop it"
+    assert ctx.journal.steps["stop"].summary.startswith("would stop it; ")
     assert not (tmp_path / "journal.json").exists()
 
 

@@ -30,14 +30,14 @@ def metrics():
     pages = _Pages("")
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             body = pages.next().encode()
             self.send_response(200)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args) -> None:  # noqa: ANN002
+        def log_message(self, *args) -> None:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -52,7 +52,7 @@ def _page(**lags_ms: float) -> str:
 
 
 def _wait(url: str, deadline_s: float) -> str:
-    ctx = SimpleNamespace(runtime=SimpleNamespace(metrics_url=url))
+    ctx = SimpleNamespace(runtime=SimpleNamespace(metrics_url=url), exempt_source=None)
     channels = SimpleNamespace(collection_channels=lambda: {"default.docs": (101, 1), "shop.items": (102, 1)})
     return wait_for_datanode(ctx, channels, deadline_s)
 

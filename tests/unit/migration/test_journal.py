@@ -55,16 +55,16 @@ def test_atomic_write_keeps_the_old_file_when_the_disk_write_dies(tmp_path: Path
     path = tmp_path / "journal.json"
     write_json_atomic(path, {"v": 1})
     script = (
-        "import resource, signal, sys; sys.path.insert(0, %r)\n"
+        f"import resource, signal, sys; sys.path.insert(0, {str(REPO)!r})\n"
         "from pathlib import Path\n"
         "from migrator.migration.journal import write_json_atomic\n"
         "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
         "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
         "try:\n"
-        "    write_json_atomic(Path(%r), {'v': 'x' * 100000})\n"
+        f"    write_json_atomic(Path({str(path)!r}), {{'v': 'x' * 100000}})\n"
         "except Exception as error:\n"  # Refused (exit 3) naming the path and the OS error
         "    print('died:', error)\n"
-    ) % (str(REPO), str(path))
+    )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.stdout.startswith("died:") and "File too large" in done.stdout, done.stdout + done.stderr
     assert json.loads(path.read_text()) == {"v": 1}
@@ -74,9 +74,9 @@ def test_atomic_write_keeps_the_old_file_when_the_disk_write_dies(tmp_path: Path
 def test_lock_refuses_a_second_holder_and_is_freed_by_death(tmp_path: Path) -> None:
     path = tmp_path / "lock"
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; sys.path.insert(0, %r); from migrator.migration.journal import DeploymentLock; "
-        "l = DeploymentLock(__import__('pathlib').Path(%r)); l.acquire(); print('held', flush=True); time.sleep(60)"
-    ) % (str(REPO), str(path))], stdout=subprocess.PIPE, text=True)
+        f"import sys, time; sys.path.insert(0, {str(REPO)!r}); from migrator.migration.journal import DeploymentLock; "
+        f"l = DeploymentLock(__import__('pathlib').Path({str(path)!r})); l.acquire(); print('held', flush=True); time.sleep(60)"
+    )], stdout=subprocess.PIPE, text=True)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     with pytest.raises(Refused, match=f"pid {holder.pid}"):
         DeploymentLock(path).acquire()

@@ -14,9 +14,8 @@ from tests.support.playbooks import OFFLINE_URI
 
 def test_an_address_nobody_serves_fails_at_once_without_alive() -> None:
     started = time.monotonic()
-    with pytest.raises(MilvusUnavailable) as raised:
-        with MilvusAdapter.connect(OFFLINE_URI, timeout=30.0):
-            pass
+    with pytest.raises(MilvusUnavailable) as raised, MilvusAdapter.connect(OFFLINE_URI, timeout=30.0):
+        pass
     assert time.monotonic() - started < 3.0  # not the 30 s timeout, nor pymilvus's own wait
     assert str(raised.value) == ("cannot connect to Milvus at http://127.0.0.1:1: "
                                  "connection refused, nothing listens on 127.0.0.1:1")
@@ -31,18 +30,18 @@ def test_a_refusal_is_retried_while_milvus_is_starting_and_ends_when_it_is_gone(
         return len(asked) < 4  # starting for three checks, then the process is gone
 
     started = time.monotonic()
-    with pytest.raises(MilvusUnavailable, match="nothing listens on 127.0.0.1:1"):
-        with MilvusAdapter.connect(OFFLINE_URI, timeout=30.0, alive=alive):
-            pass
+    with pytest.raises(MilvusUnavailable, match="nothing listens on 127.0.0.1:1"), \
+            MilvusAdapter.connect(OFFLINE_URI, timeout=30.0, alive=alive):
+        pass
     assert len(asked) == 4  # asked after each refusal, and no longer once the process was gone
     assert time.monotonic() - started < 5.0
 
 
 def test_a_refusal_is_retried_until_the_deadline_while_the_process_lives() -> None:
     started = time.monotonic()
-    with pytest.raises(MilvusUnavailable, match="connection refused"):
-        with MilvusAdapter.connect(OFFLINE_URI, timeout=1.5, alive=lambda: True):
-            pass
+    with pytest.raises(MilvusUnavailable, match="connection refused"), \
+            MilvusAdapter.connect(OFFLINE_URI, timeout=1.5, alive=lambda: True):
+        pass
     assert 1.0 < time.monotonic() - started < 5.0
 
 

@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from migrator.errors import BadInput
 from migrator.milvus.etcd import parse_checkpoint, read_checkpoints
 from migrator.rocksmq import inspect
 from tests.support.rocksmq import write_rocksmq
@@ -50,7 +49,7 @@ def fake_etcd():
     store: dict[bytes, bytes] = {}
 
     class Gateway(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 - http.server's naming
+        def do_POST(self):
             request = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             start, end = base64.b64decode(request["key"]), base64.b64decode(request["range_end"])
             kvs = [
@@ -92,8 +91,10 @@ def test_unconsumed_messages_are_counted_after_the_lowest_checkpoint(tmp_path, f
     assert topics["by-dev-rootcoord-dml_1"].unconsumed is None  # no checkpoint: unknown, not zero
 
 
-def test_unreachable_etcd_is_bad_input(tmp_path):
-    with pytest.raises(BadInput, match="cannot read checkpoints from etcd at http://127.0.0.1:9"):
+def test_unreachable_etcd_is_a_refusal(tmp_path):
+    from migrator.errors import Refused
+
+    with pytest.raises(Refused, match="cannot read checkpoints from etcd at http://127.0.0.1:9"):
         read_checkpoints("http://127.0.0.1:9", timeout=2)
 
 

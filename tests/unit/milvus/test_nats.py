@@ -10,8 +10,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -113,7 +113,7 @@ def test_missing_channel_and_wrong_retention_are_findings(nats_port: int) -> Non
 
 
 def test_another_prefix_and_channel_count(nats_port: int) -> None:
-    _make_streams(nats_port, _milvus_channels("prod", dml=2) + ["unrelated"], RETENTION_S)
+    _make_streams(nats_port, [*_milvus_channels("prod", dml=2), "unrelated"], RETENTION_S)
     assert check_streams(f"127.0.0.1:{nats_port}", RETENTION_S, "prod", dml_channel_num=2).ok
     assert not check_streams(f"127.0.0.1:{nats_port}", RETENTION_S, "by-dev", dml_channel_num=2).ok
 

@@ -24,19 +24,11 @@ from migrator.rocksmq.backup import MANIFEST_NAME, restore_journal_path
 from tests.support.cli import run_cli
 from tests.support.rocksmq import (
     append_messages,
-    milvus_topics,
     write_rocksmq,
 )
 
 ROOT = os.geteuid() == 0
 
-
-@pytest.fixture
-def rocksmq(tmp_path: Path) -> Path:
-    path = tmp_path / "volumes" / "rdb_data"
-    path.parent.mkdir()
-    write_rocksmq(path, milvus_topics(2, [100] * 20 + [70_000] * 5))
-    return path
 
 
 def _meta(path: Path) -> Path:
@@ -239,7 +231,7 @@ _KILLED_RESTORE = textwrap.dedent("""
 
 @pytest.mark.parametrize("killed_after", [1, 2, 3])
 def test_a_killed_restore_is_finished_by_running_it_again(rocksmq, replaced, killed_after):
-    backup, live = replaced
+    backup, _live = replaced
     killed = subprocess.run([sys.executable, "-c", _KILLED_RESTORE, str(backup), str(rocksmq), str(killed_after)],
                             capture_output=True, cwd=Path(__file__).parents[3])
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()

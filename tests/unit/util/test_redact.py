@@ -91,7 +91,7 @@ def assert_same_shape(before, after, key: str = "") -> None:
             assert_same_shape(value, after[shown], original)
     elif isinstance(before, list):
         assert isinstance(after, list) and len(after) == len(before), (before, after)
-        for value, shown in zip(before, after):
+        for value, shown in zip(before, after, strict=True):
             assert_same_shape(value, shown)
     elif is_secret_key(key) and before not in (None, ""):
         assert after == REDACTED, (key, before, after)

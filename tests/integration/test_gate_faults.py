@@ -113,6 +113,13 @@ def test_a_count_that_drops_refuses_the_switch(fresh_sandbox: Sandbox) -> None:
         with behind_the_gate(fresh_sandbox) as client:
             client.release_partitions("victim", ["p2"])
             client.drop_partition("victim", "p2")
+            # The datanode drops p2's segments when it consumes the DropPartition message; the tool,
+            # frozen now, kills the source 0 s after it goes on, so wait until datacoord's stored
+            # rows show the drop (else the message is switched away unconsumed and no count drops).
+            until = time.monotonic() + 60
+            while int(client.get_collection_stats("victim")["row_count"]) != 100:
+                assert time.monotonic() < until, "datacoord never counted the dropped partition's rows out"
+                time.sleep(0.2)
 
     hook, injected = pause_the_tool_at("flush-all", drop_a_partition)
     with clients(fresh_sandbox, "drop") as load:

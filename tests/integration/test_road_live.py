@@ -213,6 +213,8 @@ def _topics(rocksmq_path: Path, scratch: Path) -> list[str]:
     copy = shutil.copytree(f"{rocksmq_path}_meta_kv", scratch / "meta_kv")
     meta = Rdict(str(copy), Options(raw_mode=True), access_type=AccessType.read_only())
     try:
-        return sorted(key[len(b"topic_id/"):].decode() for key in meta if key.startswith(b"topic_id/"))
+        # keys(): an Rdict has no __iter__, and Python's fallback asks meta[0], which raw mode refuses.
+        keys = meta.keys()
+        return sorted(key[len(b"topic_id/"):].decode() for key in keys if key.startswith(b"topic_id/"))
     finally:
         meta.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -23,6 +24,13 @@ class CliResult:
 
     def json(self) -> Any:
         return json.loads(self.stdout)
+
+
+def ctrl_c_as_at_a_terminal() -> None:
+    """A Popen preexec_fn: SIGINT back to its default in the child, so Python turns it into
+    KeyboardInterrupt there. A shell starts background jobs (`make test &`) with SIGINT ignored,
+    and Python keeps an ignored SIGINT ignored: Ctrl-C tests would then see nothing happen."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 class _Stream(io.StringIO):

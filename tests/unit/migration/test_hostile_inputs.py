@@ -19,7 +19,7 @@ import pytest
 from migrator.errors import BadInput, Refused
 from migrator.migration.journal import Journal
 from migrator.migration.plan import Plan, check_fresh, digest_of
-from tests.support.cli import run_cli
+from tests.support.cli import ctrl_c_as_at_a_terminal, run_cli
 from tests.support.plans import make_plan, write_playbook
 
 SECRET = "Ab/Cd+Secret9"
@@ -237,7 +237,7 @@ _SLOW_COMMAND = textwrap.dedent("""
 def test_sigterm_and_ctrl_c_outside_apply_exit_130_with_a_message(tmp_path, signum):
     marker = tmp_path / "started"
     process = subprocess.Popen([sys.executable, "-c", _SLOW_COMMAND, str(marker)], stderr=subprocess.PIPE, text=True,
-                               cwd=Path(__file__).parents[3])
+                               cwd=Path(__file__).parents[3], preexec_fn=ctrl_c_as_at_a_terminal)
     deadline = time.monotonic() + 30
     while not marker.exists() and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -21,7 +21,7 @@ import pytest
 from migrator.errors import BadInput, Refused
 from migrator.rocksmq import clean, create_backup, inspect, restore_backup
 from migrator.rocksmq.backup import MANIFEST_NAME, restore_journal_path
-from tests.support.cli import run_cli
+from tests.support.cli import ctrl_c_as_at_a_terminal, run_cli
 from tests.support.rocksmq import (
     append_messages,
     write_rocksmq,
@@ -264,7 +264,8 @@ def test_ctrl_c_or_sigterm_during_the_switch_waits_for_it(rocksmq, replaced, tmp
     backup, _live = replaced
     marker = tmp_path / "switching"
     process = subprocess.Popen([sys.executable, "-c", _SIGNALLED_RESTORE, str(backup), str(rocksmq), str(marker)],
-                               stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[3])
+                               stderr=subprocess.PIPE, text=True, cwd=Path(__file__).parents[3],
+                               preexec_fn=ctrl_c_as_at_a_terminal)
     deadline = time.monotonic() + 60
     while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)

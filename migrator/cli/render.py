@@ -196,9 +196,13 @@ def render_report(report: dict[str, Any]) -> str:
     lines = [f"run {one_line(report['run_id'])}{dry_run}: {report['source_mq']} -> {report['target_mq']} on Milvus "
              f"{one_line(report['milvus_version'])} ({one_line(report['playbook'])})",
              f"status: {report['status']}",
+             f"clients kept away by: {report['gate']['kind']}",
              f"write-downtime (clients cut off to a write acknowledged again): {_seconds(report['write_downtime_s'])}",
-             f"restart until every loaded collection answers a Strong query: "
-             f"{_seconds(report['restart_to_all_loaded_strong_s'])}"]
+             f"read-downtime (clients cut off to every loaded collection answering a search again): "
+             f"{_seconds(report['read_downtime_s'])}"]
+    if report.get("restart_to_all_loaded_strong_s") is not None:  # port isolation's verify loads everything
+        lines.append(f"restart until every loaded collection answers a Strong query: "
+                     f"{_seconds(report['restart_to_all_loaded_strong_s'])}")
     if report.get("clients"):
         lines.append(clients_line(report["clients"]))
     if report["counts"]:

@@ -71,6 +71,13 @@ def test_round_trip_under_load_loses_no_acknowledged_write(fresh_sandbox: Sandbo
         on_nats = time.time()
         forward = report_of(events)
         assert mq_in_use(fresh_sandbox) == ("natsmq", "natsmq")
+        # The cron check after a done run: every collection of the migration still there, a probe seen.
+        checked = run_cli(["--output", "json", "verify", "--playbook", str(fresh_sandbox.playbook)])
+        assert "unexpected error" not in checked.stderr, checked.stderr
+        verified = checked.json()
+        assert verified["collections_missing"] == [] and "a probe insert is visible to a Strong query" in verified["checks"]
+        if gate == "firewall":  # the run recorded stored rows only: not compared with live ones
+            assert any(check.startswith("rows not compared") for check in verified["checks"]), verified
         # Clients wrote to NATS (and the judge below finds those writes again on RocksMQ).
         load.wait_for_acknowledged(on_nats)
         assert mq_in_use(fresh_sandbox) == ("natsmq", "natsmq")

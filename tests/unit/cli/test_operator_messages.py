@@ -142,6 +142,9 @@ def test_the_report_on_a_terminal_is_plain_text_not_a_markdown_table(tmp_path):
     text = render_report(build_report(journal))
     assert "|---" not in text and "| step |" not in text and "**" not in text, text
     assert "default.a" in text and "failed" in text
+    # Both downtimes and the gate; the isolation-only Strong-reload line only when it was measured.
+    assert "read-downtime" in text and "clients kept away by:" in text
+    assert "answers a Strong query" not in text, text
 
 
 def test_log_lines_never_merge_into_the_live_progress_line(tmp_path):

@@ -1,5 +1,6 @@
-"""The tool against the manual switch it replaces: RocksMQ -> NATS on two identically seeded
-sandboxes, one after the other, at each size, judged by our own clients only (issue 18).
+"""The tool against the manual switch it replaces: RocksMQ -> NATS (or, with `--to rocksmq`, the
+way back) on two identically seeded sandboxes, one after the other, at each size, judged by our
+own clients only (issue 18).
 
 Per size (default 5, 100 and 200 loaded collections, a tenth of them with 16 partitions, plus a
 tenth as many not loaded: benchmarks/scale_seed.py; `--big` adds one collection of 1M rows):
@@ -13,6 +14,12 @@ tenth as many not loaded: benchmarks/scale_seed.py; `--big` adds one collection 
    natsmq --yes`, exactly as a user runs it: whatever the pipeline does inside is what is measured.
    `--runs N` repeats this side; between runs B goes back with `apply --to rocksmq` (not measured),
    or is seeded afresh when that fails.
+
+`--to rocksmq` measures the way back, the one every NATS user must take before 2.6: both sandboxes
+are seeded on RocksMQ and moved to NATS with `apply` (not measured) first. The manual side then
+sets `mq.type: rocksmq` and, while Milvus is stopped, renames the RocksMQ store left from before
+aside (milvus-facts, "The route off NATS": RocksMQ would replay an old store from its oldest
+message); the tool side runs `apply --to rocksmq`, and goes to NATS again between runs.
 
 Both sides are watched by the same clients of our own (never by the tool's report):
 - a writer (tests/support/ledger.py) inserting 5 rows every 50 ms into a loaded collection of its
@@ -39,7 +46,7 @@ sizes); ratio tool/manual <= 1.25; the tool's read-downtime no worse than the ma
 0 acknowledged writes lost by the tool; apply exit 0 in every run. Every sandbox is brought down
 at the end, also on a failure or Ctrl-C.
 
-    .venv/bin/python benchmarks/bench_vs_manual.py [--sizes 5,100,200] [--runs N] [--big] [--json FILE]
+    .venv/bin/python benchmarks/bench_vs_manual.py [--sizes 5,100,200] [--runs N] [--big] [--to MQ] [--json FILE]
 """
 
 from __future__ import annotations
@@ -101,8 +108,9 @@ def uri_of(sandbox: Path) -> str:
 # -- sandboxes -------------------------------------------------------------------------------
 
 
-def seeded_sandbox(sandbox: Path, size: int, big_rows: int, made: list[Path]) -> float:
-    """`sandbox up` in a new dir, then the scale seed (and the big collection); the seconds it took."""
+def seeded_sandbox(sandbox: Path, size: int, big_rows: int, made: list[Path], *, on: str = "rocksmq") -> float:
+    """`sandbox up` in a new dir, then the scale seed (and the big collection), then for `on`
+    natsmq the tool's switch to NATS; the seconds it took."""
     started = time.monotonic()
     if sandbox.exists():  # a left-over of an earlier run (--dir) or the run before a reseed
         sandbox_down(sandbox)
@@ -113,6 +121,8 @@ def seeded_sandbox(sandbox: Path, size: int, big_rows: int, made: list[Path]) ->
     scale_seed.grow(uri, scale_seed.Mix.for_size(size))
     if big_rows:
         scale_seed.add_big(uri, big_rows)
+    if on == "natsmq":
+        cli("apply", "--playbook", str(sandbox / "playbook.yaml"), "--to", "natsmq", "--yes")
     return time.monotonic() - started
 
 
@@ -322,8 +332,23 @@ class Watch:
 # -- the two procedures ----------------------------------------------------------------------
 
 
-def manual(sandbox: Path, settle_s: float) -> dict[str, Any]:
-    """The seed article's switch, by hand: FlushAll, stop, edit mq.type, start, healthz."""
+def move_rocksmq_aside(sandbox: Path) -> list[str]:
+    """The manual way back's clean-up, while Milvus is stopped: the sandbox's rocksmq.path and its
+    _meta_kv renamed aside (kept), so RocksMQ starts on an empty store. What was moved."""
+    from migrator.sandbox.layout import SandboxLayout
+
+    store = SandboxLayout(sandbox).rocksmq_path
+    moved = []
+    for path in (store, store.with_name(store.name + "_meta_kv")):
+        if path.exists():
+            path.rename(path.with_name(path.name + ".before-manual"))
+            moved.append(path.name)
+    return moved
+
+
+def manual(sandbox: Path, settle_s: float, to: str) -> dict[str, Any]:
+    """The seed article's switch, by hand: FlushAll, stop, edit mq.type (to RocksMQ: the old store
+    renamed aside too), start, healthz."""
     from migrator.milvus.client import MilvusAdapter
     from migrator.playbook import load_playbook
     from migrator.runtime import runtime_for_playbook
@@ -345,7 +370,9 @@ def manual(sandbox: Path, settle_s: float) -> dict[str, Any]:
         stopped = runtime.stop(spec.runtime.stop_timeout_s)
         steps["stopped_at_s"] = round(time.time() - t0, 1)
         steps["stop"] = "graceful" if stopped.graceful else f"SIGKILL after {spec.runtime.stop_timeout_s:g} s"
-        set_mq_type(spec.config.dir / "milvus.yaml", "natsmq")
+        set_mq_type(spec.config.dir / "milvus.yaml", to)
+        if to == "rocksmq":
+            steps["moved_aside"] = move_rocksmq_aside(sandbox)
         runtime.start()
         steps["started_at_s"] = round(time.time() - t0, 1)
         runtime.wait_healthy(spec.runtime.start_timeout_s)
@@ -358,17 +385,17 @@ def manual(sandbox: Path, settle_s: float) -> dict[str, Any]:
     return result
 
 
-def tool(sandbox: Path, settle_s: float, run: int) -> dict[str, Any]:
+def tool(sandbox: Path, settle_s: float, run: int, to: str) -> dict[str, Any]:
     """`plan` for its estimate, then `apply` as a user runs it, watched by our clients."""
     playbook = str(sandbox / "playbook.yaml")
     watch = Watch(uri_of(sandbox))  # the writer's collection exists (loaded) before the plan counts
     plan_file = sandbox / f"plan-{run}.json"
-    planned = cli("plan", "--playbook", playbook, "--to", "natsmq", "--out", str(plan_file), "--output", "json",
+    planned = cli("plan", "--playbook", playbook, "--to", to, "--out", str(plan_file), "--output", "json",
                   check=False)
     plan = _json(plan_file.read_text()) if plan_file.exists() else {}
     result: dict[str, Any] = {"run": run, "plan_exit": planned.returncode, "estimate": plan.get("estimate", {})}
     t0 = watch.start()
-    applied = cli("apply", "--playbook", playbook, "--to", "natsmq", "--yes", "--output", "json", check=False)
+    applied = cli("apply", "--playbook", playbook, "--to", to, "--yes", "--output", "json", check=False)
     ended = time.time()
     report = _json(applied.stdout)
     failure = report.get("error") or (applied.stderr.strip().splitlines() or [""])[-1][:500]
@@ -412,7 +439,7 @@ def ratio(run: dict, manual_side: dict) -> float | None:
 
 def print_size(entry: dict) -> None:
     m = entry["manual"]
-    print(f"\n== {entry['size']} loaded collections ({entry['loaded']} loaded with the writer's"
+    print(f"\n== {entry.get('direction', '')}: {entry['size']} loaded collections ({entry['loaded']} loaded with the writer's"
           f"{' and the big one' if entry['big_rows'] else ''}); seeded in {entry['seed_s']:.0f} s each")
     print(f"  manual  write-downtime {_s(m.get('write_downtime_s'))}, read-downtime {_s(m.get('read_downtime_s'))}, "
           f"lost {_lost(m)}; {m.get('reads')}; Milvus logged mqType={m.get('mq_after')}")
@@ -481,25 +508,27 @@ def measure_size(root: Path, size: int, args: argparse.Namespace, made: list[Pat
     big_rows = BIG_ROWS if args.big else 0
     entry.update({"size": size, "big_rows": big_rows, "loaded": size + 1 + (1 if big_rows else 0), "tool": []})
     manual_dir, tool_dir = root / f"manual-{size}", root / f"tool-{size}"
+    source = "natsmq" if args.to == "rocksmq" else "rocksmq"
+    entry["direction"] = f"{source} -> {args.to}"
     try:
-        entry["seed_s"] = round(seeded_sandbox(manual_dir, size, big_rows, made), 1)
-        print(f"[{size}] sandbox A seeded; the manual switch ...", flush=True)
-        entry["manual"] = manual(manual_dir, args.settle)
+        entry["seed_s"] = round(seeded_sandbox(manual_dir, size, big_rows, made, on=source), 1)
+        print(f"[{size}] sandbox A seeded on {source}; the manual switch ...", flush=True)
+        entry["manual"] = manual(manual_dir, args.settle, args.to)
     finally:
         sandbox_down(manual_dir)
     try:
-        seed_b = seeded_sandbox(tool_dir, size, big_rows, made)
+        seed_b = seeded_sandbox(tool_dir, size, big_rows, made, on=source)
         entry["seed_s"] = round(max(entry["seed_s"], seed_b), 1)
         for run in range(1, args.runs + 1):
             print(f"[{size}] sandbox B: apply, run {run} of {args.runs} ...", flush=True)
-            entry["tool"].append(tool(tool_dir, args.settle, run))
+            entry["tool"].append(tool(tool_dir, args.settle, run, args.to))
             if run == args.runs:
                 break
-            back = cli("apply", "--playbook", str(tool_dir / "playbook.yaml"), "--to", "rocksmq", "--yes", check=False)
+            back = cli("apply", "--playbook", str(tool_dir / "playbook.yaml"), "--to", source, "--yes", check=False)
             if back.returncode != 0:
                 print(f"[{size}] migrating B back failed (exit {back.returncode}): seeding it afresh", flush=True)
                 sandbox_down(tool_dir)
-                seeded_sandbox(tool_dir, size, big_rows, made)
+                seeded_sandbox(tool_dir, size, big_rows, made, on=source)
     finally:
         sandbox_down(tool_dir)
 
@@ -515,6 +544,8 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help=f"add one loaded collection of {BIG_ROWS} rows")
     parser.add_argument("--settle", type=float, default=900.0,
                         help="seconds to wait after a procedure for writes and every loaded collection to come back")
+    parser.add_argument("--to", choices=("natsmq", "rocksmq"), default="natsmq",
+                        help="the MQ to switch to (rocksmq: both sandboxes are moved to NATS first)")
     parser.add_argument("--json", type=Path, help="write every figure to this file too")
     parser.add_argument("--dir", type=Path, help="where the sandboxes go (default: a temporary dir, removed)")
     args = parser.parse_args()

@@ -114,14 +114,21 @@ CHECKPOINT_PER_CHANNEL_S = 0.19
 CHANNELS_COVERED_BY_RESTART = 10
 
 
-def gated_write_downtime_parts(scale: Mapping[str, Any]) -> dict[str, float]:
-    """Seconds per part of the write-downtime of a migration behind the firewall gate."""
-    loaded = int(scale.get("loaded", 0))
+def _gated_parts_before_start(scale: Mapping[str, Any]) -> dict[str, float]:
+    """The parts of the gated window up to the target's start: the source flushed, stopped, drained."""
     collections = int(scale.get("collections", 0))
     return {
         "flush": round(FLUSH_S + FLUSH_PER_COLLECTION_S * collections, 1),
         "stop": STOP_AFTER_FLUSH_S,
         "drained": DRAINED_S,
+    }
+
+
+def _gated_parts_from_start(scale: Mapping[str, Any]) -> dict[str, float]:
+    """The parts of the gated window from the target's start on, while querycoord reloads."""
+    loaded = int(scale.get("loaded", 0))
+    collections = int(scale.get("collections", 0))
+    return {
         "restart": round(GATED_RESTART_S + RESTART_PER_LOADED_S * loaded, 1),
         "checkpoints": round(CHECKPOINT_PER_CHANNEL_S * max(collections - CHANNELS_COVERED_BY_RESTART, 0), 1),
         "verify": round(GATED_VERIFY_S + GATED_VERIFY_PER_COLLECTION_S * collections, 1),
@@ -129,12 +136,17 @@ def gated_write_downtime_parts(scale: Mapping[str, Any]) -> dict[str, float]:
     }
 
 
-def gated_read_downtime_s(parts: Mapping[str, float], scale: Mapping[str, Any]) -> float:
+def gated_write_downtime_parts(scale: Mapping[str, Any]) -> dict[str, float]:
+    """Seconds per part of the write-downtime of a migration behind the firewall gate."""
+    return {**_gated_parts_before_start(scale), **_gated_parts_from_start(scale)}
+
+
+def gated_read_downtime_s(scale: Mapping[str, Any]) -> float:
     """Behind the gate querycoord reloads from the target's start on, while verify runs: reads are
     back with writes, or when the reload ends if it outlasts the rest of the window (measured:
     0.1-0.4 s after writes at 5 and at 100 loaded collections)."""
-    after_start = sum(seconds for part, seconds in parts.items() if part not in ("flush", "stop", "drained"))
-    return sum(parts.values()) + max(_reload_s(scale) - after_start, 0.0)
+    from_start = sum(_gated_parts_from_start(scale).values())
+    return sum(gated_write_downtime_parts(scale).values()) + max(_reload_s(scale) - from_start, 0.0)
 
 
 def estimate(scale: Mapping[str, Any], *, source: str, target: str, stop_deadline_s: float,
@@ -146,7 +158,7 @@ def estimate(scale: Mapping[str, Any], *, source: str, target: str, stop_deadlin
         # The way back after clients reached the target: the gate closes again, the target is
         # flushed and stopped, and the source restarts on an empty store and is verified.
         rollback = 2 * sum(parts.values())
-        read_downtime = gated_read_downtime_s(parts, scale)
+        read_downtime = gated_read_downtime_s(scale)
     else:
         parts = write_downtime_parts(scale, source=source, target=target, stop_deadline_s=stop_deadline_s)
         rollback = rollback_bound_s(scale, source=source, target=target, stop_deadline_s=stop_deadline_s)

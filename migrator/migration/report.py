@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from migrator.migration.journal import ClientViewSegment, Journal, RunStatus, StepState, write_json_atomic
+from migrator.migration.steps.pipeline import snapshot_step
 from migrator.util.files import child_path, write_bytes_atomic
 from migrator.util.printable import one_line
 from migrator.util.redact import redact, redact_text
@@ -26,8 +27,7 @@ def build_report(journal: Journal, *, dry_run: bool = False) -> dict[str, Any]:
     if dry_run:  # nothing ran: a step passed its checks, the run is a dry run, whatever the journal says
         status = "dry-run" if journal.status == RunStatus.DONE else "dry-run refused"
         checked = {StepState.DONE: "checked"}
-    before = (journal.recall("snapshot", "snapshot") or journal.recall("flush-all", "snapshot")
-              or plan["snapshot"])["collections"]
+    before = (journal.recall(snapshot_step(plan.get("gate")).step_id, "snapshot") or plan["snapshot"])["collections"]
     gate = plan.get("gate") or {}
     return redact({
         "run_id": journal.run_id,

@@ -19,6 +19,7 @@ from migrator.verbs.deployment import (
 def verify(env: Environment, playbook_path: Path) -> dict[str, Any]:
     from migrator.errors import BadInput, NotRolledBack
     from migrator.migration.steps import verify as checks
+    from migrator.migration.steps.pipeline import snapshot_step
     from migrator.migration.writes import wait_for_write_state
     from migrator.milvus.client import Snapshot
 
@@ -45,19 +46,17 @@ def verify(env: Environment, playbook_path: Path) -> dict[str, Any]:
                 milvus.drop_probe()
                 result["checks"].append("a probe insert is visible to a Strong query")
         if journal.status == RunStatus.DONE:
-            # Behind port isolation the run counted live rows (a Strong count, step "snapshot"); behind
-            # the firewall gate only datacoord's stored rows (step "flush-all"), deleted rows included,
-            # which compaction lowers later: comparing today's live rows with those would cry wolf.
-            counted = journal.recall("snapshot", "snapshot")
-            stored = journal.recall("flush-all", "snapshot")
-            recorded = counted if counted is not None else stored
+            held_by = snapshot_step(plan.gate)
+            recorded = journal.recall(held_by.step_id, "snapshot")
             if recorded is None:
                 raise BadInput("the journal says the migration is done but holds no snapshot of its collections",
                                hint="`status` shows the run; a journal edited by hand cannot be verified against")
             before = Snapshot.from_dict(recorded)
             missing = sorted({c.key for c in before.collections} - {c.key for c in current.collections})
             result["collections_missing"] = missing
-            if counted is not None:
+            # Stored rows include deleted ones, which compaction lowers later: comparing today's live
+            # rows with those would cry wolf.
+            if held_by.live_rows:
                 result["rows_below_migration_snapshot"] = [
                     f"{c.key}: {c.rows} at migration, now {now.rows}" for c in before.collections
                     for now in current.collections if now.key == c.key and now.rows < c.rows]

@@ -19,6 +19,7 @@ from migrator.errors import NotRolledBack
 from migrator.migration.steps.base import RunContext
 from migrator.migration.steps.verify import read_checkpoints_of
 from migrator.milvus.client import CollectionFacts, MilvusAdapter, Snapshot
+from migrator.util.deadline import Deadline
 
 CAUGHT_UP_MS = 3000.0  # datacoord's last datanode time tick of a channel is at most this old
 _VCHANNEL_COLLECTION = re.compile(r"_(?P<collection>\d+)v\d+$")
@@ -122,14 +123,14 @@ def count_not_loaded(milvus: MilvusAdapter, snapshot: Snapshot, *, deadline_s: f
 
 
 def flush_all(ctx: RunContext, step_id: str = "flush-all", snapshot_step: str = "snapshot") -> str:
-    until = time.monotonic() + ctx.deadlines.flush_s
+    deadline = Deadline(ctx.deadlines.flush_s)
     snapshot = Snapshot.from_dict(ctx.journal.recall(snapshot_step, "snapshot"))
     with ctx.milvus(private=True) as milvus:
-        caught_up = wait_for_datanode(ctx, milvus, ctx.deadlines.flush_s)
-        result = milvus.flush_all(deadline_s=max(until - time.monotonic(), 1.0))
-        all_stored(milvus, snapshot, deadline_s=max(until - time.monotonic(), 1.0))
+        caught_up = wait_for_datanode(ctx, milvus, deadline.left())
+        result = milvus.flush_all(deadline_s=deadline.left())
+        all_stored(milvus, snapshot, deadline_s=deadline.left())
         ctx.journal.remember(snapshot_step, snapshot=count_not_loaded(
-            milvus, snapshot, deadline_s=max(until - time.monotonic(), 1.0)).to_dict())
+            milvus, snapshot, deadline_s=deadline.left()).to_dict())
     checkpoints = read_checkpoints_of(ctx)
     ctx.journal.remember(step_id, flush_ts=result.flush_ts,
                          checkpoints={cp.vchannel: [cp.msg_id, cp.timestamp] for cp in checkpoints})
@@ -141,16 +142,12 @@ def flush_behind_gate(ctx: RunContext, step_id: str = "flush-all") -> str:
     """FlushAll on Milvus as it runs behind the closed firewall gate (decision 0022), then what the
     switch is proven against: every collection's stored rows (the snapshot, from datacoord: nothing
     is loaded for it), the channel checkpoints and the live collections."""
-    until = time.monotonic() + ctx.deadlines.flush_s
-
-    def left() -> float:
-        return max(until - time.monotonic(), 1.0)
-
+    deadline = Deadline(ctx.deadlines.flush_s)
     with ctx.milvus(private=True) as milvus:
-        collections = milvus.collection_channels(deadline_s=left())
-        caught_up = wait_for_datanode(ctx, milvus, ctx.deadlines.flush_s, collections)
-        result = milvus.flush_all(deadline_s=left())
-        snapshot = milvus.stored_snapshot(deadline_s=left())
+        collections = milvus.collection_channels(deadline_s=deadline.left())
+        caught_up = wait_for_datanode(ctx, milvus, deadline.left(), collections)
+        result = milvus.flush_all(deadline_s=deadline.left())
+        snapshot = milvus.stored_snapshot(deadline_s=deadline.left())
     checkpoints = read_checkpoints_of(ctx)
     ctx.journal.remember(step_id, snapshot=snapshot.to_dict(), flush_ts=result.flush_ts,
                          collections={key: list(value) for key, value in collections.items()},

@@ -27,6 +27,7 @@ it acknowledged is kept.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
 
 from migrator.migration.configstates import (
@@ -142,6 +143,23 @@ def behind_firewall(plan: Plan) -> bool:
     return GateChoice.from_dict(plan.gate).kind == GateKind.FIREWALL
 
 
+@dataclasses.dataclass(frozen=True)
+class SnapshotStep:
+    """The forward step whose journal entry holds every collection as it was before the switch."""
+
+    step_id: str
+    live_rows: bool  # a Strong count of live rows; else datacoord's stored rows, deleted rows included
+
+
+def snapshot_step(gate: Mapping[str, Any] | None) -> SnapshotStep:
+    """Which step that is for a plan's gate (`Plan.gate`, or the `gate` of a plan as saved): behind
+    the firewall the FlushAll on the running source counts stored rows, behind port isolation the
+    isolated source is counted live before its FlushAll."""
+    if GateChoice.from_dict(gate).kind == GateKind.FIREWALL:
+        return SnapshotStep("flush-all", live_rows=False)
+    return SnapshotStep("snapshot", live_rows=True)
+
+
 def forward_steps(plan: Plan, playbook: Playbook) -> list[Step]:
     steps = _forward_behind_firewall(plan) if behind_firewall(plan) else _forward_behind_isolation(plan)
     return steps + _after_switch(plan, playbook)
@@ -227,7 +245,7 @@ def _forward_behind_firewall(plan: Plan) -> list[Step]:
         ),
         _open_gate("open-gate"),
         _check_writes("check-writes"),
-        _readable("readable", "flush-all"),
+        _readable("readable", snapshot_step(plan.gate).step_id),
     ]
 
 
@@ -255,7 +273,7 @@ def _forward_behind_isolation(plan: Plan) -> list[Step]:
         _config("open-config", FINAL_TARGET, "clients back: the client port and the HTTP API as found"),
         *_restart("public-", target, stop_steps=("stop-target",), public=True),
         _check_writes("check-writes"),
-        _readable("readable", "snapshot"),
+        _readable("readable", snapshot_step(plan.gate).step_id),
     ]
 
 

@@ -21,6 +21,7 @@ from migrator.errors import NotRolledBack
 from migrator.migration.steps.base import RunContext
 from migrator.milvus.client import CollectionFacts, Snapshot
 from migrator.mq import Mq
+from migrator.util.deadline import Deadline
 
 _VCHANNEL_COLLECTION = re.compile(r"_(?P<collection>\d+)v(?P<shard>\d+)$")
 # A NATS stream sequence stays far below this; a RocksMQ id (physical ms << 18) is ~2**58.
@@ -242,27 +243,22 @@ def verify_behind_gate(ctx: RunContext, *, mq: Mq, step_id: str, start_step: str
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="verify-nats")
     streams = pool.submit(check_nats, ctx, start_step) if mq == Mq.NATSMQ else None
     pool.shutdown(wait=False)
-    deadline = ctx.deadlines.verify_s
-    until = time.monotonic() + deadline
-
-    def left() -> float:
-        return max(until - time.monotonic(), 1.0)
-
+    deadline = Deadline(ctx.deadlines.verify_s)
     consumed = wait_for_checkpoints(ctx, mq, positions_steps, collections or None)
     # Writes denied as found (forceDeny in the config): the probe would be refused, as clients are.
     probe_id = None if ctx.effective().get(FORCE_DENY).value is True else time.time_ns() // 1000
-    with ctx.milvus(timeout=deadline, private=True) as milvus:
+    with ctx.milvus(timeout=deadline.seconds, private=True) as milvus:
         probe_before = None
         if probe_id is not None:
-            milvus.ensure_probe(deadline_s=left(), load=False)
+            milvus.ensure_probe(deadline_s=deadline.left(), load=False)
             # Read on the new MQ, before the insert: every row of it was flushed before the switch.
             probe_before = milvus.probe_rows()
-            if not retry(lambda: milvus.probe_insert(probe_id), deadline_s=left(), what="probe insert",
+            if not retry(lambda: milvus.probe_insert(probe_id), deadline_s=deadline.left(), what="probe insert",
                          alive=milvus.alive):
                 raise VerificationFailed("a probe insert was refused as denied, though writes were not denied "
                                          "when the run began")
-        flushed = milvus.flush_all(deadline_s=left())
-        stored = milvus.stored_counts(snapshot.collections, deadline_s=left())
+        flushed = milvus.flush_all(deadline_s=deadline.left())
+        stored = milvus.stored_counts(snapshot.collections, deadline_s=deadline.left())
         probe_after = milvus.probe_rows() if probe_id is not None else None
     parts = [streams.result()] if streams is not None else []
     problems = count_mismatches(snapshot.collections, stored)

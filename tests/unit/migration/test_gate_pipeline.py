@@ -136,3 +136,18 @@ def test_behind_isolation_a_public_start_that_began_means_the_target_is_flushed_
             journal.finish(step_id, 1.0)
     ids = [step.id for step in rollback_steps(SimpleNamespace(plan=plan, journal=journal))]
     assert ids.index("rollback-flush-target") < ids.index("rollback-stop") < ids.index("rollback-verify")
+
+
+@pytest.mark.parametrize(("gate_fact", "held_by", "live"), [
+    (FIREWALL, "flush-all", False), ({"kind": "isolation", "tool": None, "why": ""}, "snapshot", True),
+])
+def test_each_gate_names_the_step_that_recorded_the_collections_and_that_step_records_them(
+        tmp_path: Path, gate_fact: dict, held_by: str, live: bool) -> None:
+    # `verify`, the report and the readable step read the collections from this step: a name that
+    # is not a step of the pipeline (make demo's crash) fails here.
+    from migrator.migration.steps.pipeline import snapshot_step
+
+    found = snapshot_step(gate_fact)
+    assert (found.step_id, found.live_rows) == (held_by, live)
+    assert held_by in [step.id for step in forward_steps(_plan(tmp_path, gate_fact), PLAYBOOK)]
+    assert snapshot_step(_plan(tmp_path, gate_fact).to_dict()["gate"]) == found

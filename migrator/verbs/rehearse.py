@@ -53,7 +53,7 @@ def rehearse(env: Environment, playbook_path: Path, *, target: str | None = None
     report: dict[str, Any] = {"kind": "rehearsal", "status": "failed", "production": str(loaded.path),
                               "copy_dir": str(layout.root)}
     with rehearsal_lock(layout):
-        leftover = remove_copy(layout)
+        leftover = _remove_copy_and_its_gate(env, layout)
         if leftover or layout.root.exists():
             report["removed_leftover_copy"] = leftover
         if leftover:
@@ -63,7 +63,7 @@ def rehearse(env: Environment, playbook_path: Path, *, target: str | None = None
                 _rehearse(env, loaded, etcd_endpoint, layout, argv, target, sets or {}, report)
         finally:
             removed_at = time.monotonic()
-            remove_copy(layout)
+            _remove_copy_and_its_gate(env, layout)
             report["copy_removed"] = not layout.root.exists()
             report["cleanup_s"] = round(time.monotonic() - removed_at, 1)
             report["seconds"] = round(time.monotonic() - started, 1)
@@ -74,6 +74,28 @@ def rehearse(env: Environment, playbook_path: Path, *, target: str | None = None
         error.report = report
         raise error
     return report
+
+
+def _remove_copy_and_its_gate(env: Environment, layout: CopyLayout) -> list[int]:
+    """remove_copy, and first the firewall rule the copy's migration journaled, when a rehearsal
+    killed with its gate closed left it on this host (it rejects the copy's private ports, which
+    another program may take later). The journal is data: the rule is checked before it is used.
+    The pids stopped."""
+    from migrator.migration.journal import Journal
+    from migrator.runtime import firewall
+
+    journal_path = layout.state_dir / "journal.json"
+    if layout.marker.is_file() and not layout.root.is_symlink():
+        try:
+            journal = Journal.load(journal_path)
+            recorded = journal.marks.gate if journal is not None else None
+            if recorded is not None:
+                rule = firewall.GateRule.checked(recorded, where=str(journal_path))
+                if firewall.remove(rule):
+                    env.log.warning("rehearse.leftover_gate_removed", rule=rule.name)
+        except MigrateError as unusable:  # an unreadable journal, a forged rule, nft refusing
+            env.log.warning("rehearse.leftover_journal_unreadable", journal=str(journal_path), error=unusable.message)
+    return remove_copy(layout)
 
 
 def _copy_argv(env: Environment, loaded: LoadedPlaybook, binary: Path | None) -> list[str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from migrator.milvus.client import MilvusAdapter
+from migrator.runtime import firewall
 from migrator.sandbox.seed import SEED
 from migrator.verbs import sandbox as lifecycle
 from tests.support.cli import run_cli
@@ -123,6 +124,7 @@ def test_rehearse_migrates_a_copy_and_leaves_production_untouched(fresh_sandbox:
 
 def test_a_killed_rehearsal_is_cleaned_up_by_the_next_one(fresh_sandbox: Sandbox, tmp_path: Path) -> None:
     before = production_state(fresh_sandbox)
+    tables_before = set(firewall.leftover_tables())
     copy_dir = tmp_path / "copy"
     seed = int(os.environ.get("REHEARSE_KILL_SEED") or random.randrange(1 << 30))  # to replay a failure
     moment = random.Random(seed).uniform(2.0, 45.0)
@@ -140,4 +142,6 @@ def test_a_killed_rehearsal_is_cleaned_up_by_the_next_one(fresh_sandbox: Sandbox
         assert "removed_leftover_copy" in report, context
     assert not copy_dir.exists(), context
     assert processes_in(copy_dir) == [], context
+    # Killed with the copy's gate closed, it left an nft table: the next rehearsal removed it.
+    assert set(firewall.leftover_tables()) <= tables_before, context
     assert_untouched(before, production_state(fresh_sandbox))

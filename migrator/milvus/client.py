@@ -19,6 +19,7 @@ from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from migrator.errors import NotRolledBack
+from migrator.util.deadline import Deadline
 from migrator.util.redact import redact_text
 
 # Counts run this many at a time: a Strong count waits for the next time tick (~200 ms on 2.3.5),
@@ -471,7 +472,7 @@ class MilvusAdapter:
         from pymilvus.client.utils import check_status
 
         handler = self.client()._get_connection()  # noqa: SLF001 - the one public-less call we need
-        until = time.monotonic() + deadline_s
+        deadline = Deadline(deadline_s)
         started = time.monotonic()
 
         def request() -> int:
@@ -482,11 +483,11 @@ class MilvusAdapter:
         flush_ts = retry(request, deadline_s=deadline_s, what="FlushAll", alive=self.alive)
         nudged = time.monotonic()
         while not retry(lambda: handler.get_flush_all_state(flush_ts, timeout=30),
-                        deadline_s=max(until - time.monotonic(), 1.0), what="GetFlushAllState", alive=self.alive):
-            if time.monotonic() > until:
+                        deadline_s=deadline.left(), what="GetFlushAllState", alive=self.alive):
+            if deadline.passed():
                 raise MilvusUnavailable(f"FlushAll not complete within {deadline_s:.0f} s (flush_all_ts={flush_ts})")
             if time.monotonic() - nudged >= nudge_s:
-                retry(request, deadline_s=max(until - time.monotonic(), 1.0), what="FlushAll", alive=self.alive)
+                retry(request, deadline_s=deadline.left(), what="FlushAll", alive=self.alive)
                 nudged = time.monotonic()
             time.sleep(poll_s)
         return FlushAllResult(seconds=time.monotonic() - started, flush_ts=flush_ts)

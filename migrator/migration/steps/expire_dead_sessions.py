@@ -23,6 +23,7 @@ from migrator.milvus.etcd import (
     read_prefix,
     session_prefix,
 )
+from migrator.util.deadline import Deadline
 
 ETCD_UP_S = 30.0  # an embedded etcd answers within a second or two of the start
 
@@ -58,14 +59,14 @@ def expire_dead_sessions(ctx: RunContext, *stop_steps: str) -> str:
     recorded = [server_id for step in stop_steps for server_id in (ctx.journal.recall(step, "server_ids") or [])]
     stopped_up_to = max(recorded) if recorded else None
     prefix = _session_prefix(ctx)
-    until = time.monotonic() + ctx.deadlines.start_s
-    etcd_until = time.monotonic() + min(ETCD_UP_S, ctx.deadlines.start_s)
+    registration = Deadline(ctx.deadlines.start_s)
+    etcd_up = Deadline(min(ETCD_UP_S, ctx.deadlines.start_s))
     while True:
         try:
             items = read_prefix(etcd.endpoint, prefix)
             break
         except EtcdUnreachable as error:
-            if time.monotonic() > etcd_until or not ctx.runtime.running():
+            if etcd_up.passed() or not ctx.runtime.running():
                 # Only a shortcut: without it Milvus still recovers, after the session TTL.
                 ctx.env.log.warning("sessions.unreachable", endpoint=error.url, reason=error.reason)
                 return f"skipped: etcd not reachable ({error.reason}); Milvus expires them after common.session.ttl"
@@ -75,7 +76,7 @@ def expire_dead_sessions(ctx: RunContext, *stop_steps: str) -> str:
             keys = [key for key, _ in items]
             dead = dead_session_keys(keys, stopped_up_to)
             registered = stopped_up_to is None or any(i > stopped_up_to for i in node_sessions(keys).values())
-            if dead or registered or time.monotonic() > until or not ctx.runtime.running():
+            if dead or registered or registration.passed() or not ctx.runtime.running():
                 break
             time.sleep(0.1)
             items = read_prefix(etcd.endpoint, prefix)

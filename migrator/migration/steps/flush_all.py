@@ -48,14 +48,14 @@ def wait_for_datanode(ctx: RunContext, milvus: MilvusAdapter, deadline_s: float,
     if collections is None:
         collections = milvus.collection_channels()
     wanted = dict(collections.values())
-    until = time.monotonic() + deadline_s
+    deadline = Deadline(deadline_s)
     began = time.monotonic()
     while True:
         try:
             lag = datanode_lag_ms(read_metrics(ctx.runtime.metrics_url, source=ctx.exempt_source))
         except MetricsUnavailable as error:
             # A Milvus that just started, or is busy, may not answer yet: asked again until the deadline.
-            if time.monotonic() > until:
+            if deadline.passed():
                 raise DatanodeBehind("cannot read Milvus's metrics to see the datanode catch up: "
                                      f"{error.reason}") from None
             time.sleep(DATANODE_POLL_S)
@@ -73,7 +73,7 @@ def wait_for_datanode(ctx: RunContext, milvus: MilvusAdapter, deadline_s: float,
                   if caught_up.get(collection_id, 0) < shards]
         if not behind:
             return f"the datanode caught up with {sum(wanted.values())} channels in {time.monotonic() - began:.1f} s"
-        if time.monotonic() > until:
+        if deadline.passed():
             seen = ", ".join(_last_tick(key, oldest.get(collections[key][0])) for key in sorted(behind)[:5])
             raise DatanodeBehind(f"the datanode did not catch up within {deadline_s:.0f} s with the channels of "
                                  f"{seen}"

@@ -142,7 +142,7 @@ def wait_for_checkpoints(ctx: RunContext, mq: str, positions_steps: tuple[str, .
             collections = [CollectionChannels(key, cid, shards)
                            for key, (cid, shards) in milvus.collection_channels().items()]
     before = recorded_positions(ctx, positions_steps)
-    until = time.monotonic() + ctx.deadlines.verify_s
+    deadline = Deadline(ctx.deadlines.verify_s)
     began = time.monotonic()
     while True:
         problems = checkpoint_problems(read_checkpoints_of(ctx), collections, mq=mq, before=before)
@@ -150,7 +150,7 @@ def wait_for_checkpoints(ctx: RunContext, mq: str, positions_steps: tuple[str, .
             channels = sum(c.shards for c in collections)
             return (f"all {channels} channel checkpoints of {len(collections)} collections are {mq} positions "
                     f"({time.monotonic() - began:.1f} s)")
-        if time.monotonic() > until:
+        if deadline.passed():
             shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
             raise VerificationFailed(f"channel checkpoints did not move to {mq} within "
                                      f"{ctx.deadlines.verify_s:.0f} s: {shown}")
